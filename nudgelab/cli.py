@@ -1,0 +1,127 @@
+"""The ``nudgelab`` command line: generate, ingest (and the pipeline steps that later issues add).
+
+Every command has ``--help``; failures exit non-zero with one line saying what went wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from warehouse.settings import load_settings
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one line, exit status 2."""
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from ingest.generator import generate
+
+    if args.users < 1 or args.days < 1:
+        raise CliError("--users and --days must be at least 1")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    truth = generate(out, users=args.users, days=args.days, seed=args.seed, fmt=args.format, progress=_step)
+    total = sum(truth["rows_written"].values())
+    print(f"wrote {total:,} records to {out} ({args.format}); ground truth in {out / 'ground_truth.json'}")
+    return 0
+
+
+def _step(line: str) -> None:
+    print(f"  · {line}", file=sys.stderr, flush=True)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.runner import run_ingest
+
+    settings = load_settings()
+    if not args.paths and not args.spool:
+        raise CliError("give at least one PATH, or --spool to drain the spool")
+    summary = run_ingest(
+        settings,
+        [Path(p) for p in args.paths],
+        fmt=args.format,
+        event_type=args.type,
+        timezone_name=args.timezone,
+        spool=args.spool,
+        show_progress=not args.json and sys.stderr.isatty() or args.progress,
+        quiet=args.json,
+    )
+    if not summary.batches and summary.errors:
+        raise CliError(summary.errors[0])
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2, default=str))
+    else:
+        from nudgelab.render import print_ingest_summary
+
+        print_ingest_summary(summary)
+    if summary.errors:
+        return 1
+    if any(not b.validation_success for b in summary.batches):
+        failed = next(b for b in summary.batches if not b.validation_success)
+        print(f"nudgelab: data expectations failed for batch {failed.batch_id} ({failed.source_file})", file=sys.stderr)
+        return 3
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nudgelab",
+        description="Warehouse-native analytics and experimentation for reminder messaging. "
+        "Everything a run writes lives under $NUDGELAB_HOME (default ./.nudgelab).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    gen = sub.add_parser("generate", help="write a realistic, seeded scenario (users, sends, receipts, clicks, ...)",
+                         description="Write one file per event type plus ground_truth.json (what was planted).")
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--users", type=int, default=20_000, help="number of users (default 20000)")
+    gen.add_argument("--days", type=int, default=28, help="days of activity (default 28)")
+    gen.add_argument("--seed", type=int, default=7, help="random seed; same seed, same files (default 7)")
+    gen.add_argument("--format", choices=("csv", "jsonl", "parquet"), default="csv", help="file format (default csv)")
+    gen.set_defaults(func=_cmd_generate)
+
+    ing = sub.add_parser(
+        "ingest",
+        help="land files (or the spool) in the warehouse's raw layer",
+        description="Each file is one batch and one transaction: rows are typed, validated, deduplicated and "
+        "landed; rejected rows go to raw.quarantine with a reason; the batch is recorded in raw.ingest_batches.",
+    )
+    ing.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (walked recursively; .gz read transparently)")
+    ing.add_argument("--type", help="event type of every file (default: from the file name, or an event_type column)")
+    ing.add_argument("--format", default="auto",
+                     choices=("auto", "csv", "jsonl", "parquet", "kannel", "twilio", "smpp", "sendgrid"),
+                     help="source format (default: by extension and content)")
+    ing.add_argument("--timezone", help="IANA zone of naive timestamps in the source (without it they are quarantined)")
+    ing.add_argument("--spool", action="store_true", help="also drain $NUDGELAB_HOME/spool/")
+    ing.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")
+    ing.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    ing.set_defaults(func=_cmd_ingest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"nudgelab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nudgelab: interrupted; the batch in progress was rolled back", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        from ingest.readers.base import ReaderError
+
+        kind = "" if isinstance(exc, (ReaderError, RuntimeError, ValueError, OSError)) else f"{type(exc).__name__}: "
+        print(f"nudgelab: {kind}{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

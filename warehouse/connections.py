@@ -1,0 +1,30 @@
+"""DuckDB connections: read-write on the build database; every session speaks UTC."""
+
+from __future__ import annotations
+
+import duckdb
+
+from warehouse.settings import Settings
+
+
+def _prepare(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("SET enable_progress_bar = false")
+    return conn
+
+
+def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to the build database (one writing process at a time)."""
+    settings.ensure()
+    try:
+        conn = duckdb.connect(str(settings.warehouse_path))
+    except duckdb.IOException as exc:
+        raise RuntimeError(
+            f"cannot open {settings.warehouse_path} for writing: another nudgelab step holds it ({exc})"
+        ) from exc
+    return _prepare(conn)
+
+
+def connect_memory() -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the same session settings (scratch work, tests)."""
+    return _prepare(duckdb.connect())
