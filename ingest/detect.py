@@ -58,8 +58,8 @@ def detect_format(path: Path, requested: str = "auto") -> str:
         return requested
     _, ext = _stem_and_ext(path)
     by_ext = _EXTENSIONS.get(ext, None)
-    if by_ext == "parquet":
-        return "parquet"
+    if by_ext in ("parquet", "csv"):
+        return by_ext
     sample = read_sample(path)
     with open(path, "rb") as handle:
         if handle.read(4) == b"PAR1":
