@@ -30,7 +30,7 @@ from ingest.normalise import hash_context_sql, lit, q, typed_select_sql
 from ingest.readers import jsonl
 from ingest.readers.base import ReaderError
 from ingest.schema import ensure_raw_schema
-from ingest.stage import STAGE, stage_csv, stage_parquet, stage_records
+from ingest.stage import LINE_SQL, ORD_SQL, STAGE, stage_csv, stage_parquet, stage_records
 
 FAULT_ENV = "NUDGELAB_FAULT"  # test hook: "after_land" kills the process before the batch commits
 RAW_KEEP = 65_536  # quarantine keeps this much of a rejected record
@@ -212,14 +212,9 @@ def _land_type(conn, spec: EventType, typed: str, batch_id: str, source: str, pr
         WHERE t._reasons IS NULL
         """
     )
-    conn.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE verdict AS
-        SELECT t._ord, CASE WHEN t._reasons IS NOT NULL THEN 'quarantined'
-                            WHEN d._ord IS NOT NULL THEN 'duplicate' ELSE 'new' END AS verdict
-        FROM {typed} t LEFT JOIN (SELECT DISTINCT _ord FROM dup_ords) d ON d._ord = t._ord
-        """
-    )
+    duplicates = conn.execute("SELECT count(DISTINCT _ord) FROM dup_ords").fetchone()[0]
+    if duplicates:
+        conn.execute(f"UPDATE {typed} SET _dup = TRUE WHERE _ord IN (SELECT _ord FROM dup_ords)")
     columns = [c.name for c in spec.columns]
     loader_filled = {
         "source": lit(source),
@@ -231,22 +226,22 @@ def _land_type(conn, spec: EventType, typed: str, batch_id: str, source: str, pr
     select = ", ".join(loader_filled.get(c, f"t.{q(c)}") for c in columns)
     conn.execute(
         f"INSERT INTO {spec.table} ({', '.join(q(c) for c in columns)}) SELECT {select} FROM {typed} t "
-        f"WHERE t._reasons IS NULL AND t._ord NOT IN (SELECT _ord FROM dup_ords)"
+        f"WHERE t._reasons IS NULL AND NOT t._dup"
     )
     conn.execute(
         f"""
         INSERT INTO raw.quarantine
         SELECT {lit(batch_id)}, {lit(source)}, t._line, {lit(spec.name)}, {_raw_record_sql(present)}, t._reasons, now()
-        FROM {typed} t JOIN verdict v USING (_ord) JOIN {STAGE} s ON s._ord = t._ord
-        WHERE v.verdict = 'quarantined'
+        FROM {typed} t JOIN {STAGE} s ON {ORD_SQL} = t._ord
+        WHERE t._reasons IS NOT NULL
         """
     )
-    counts = dict(conn.execute("SELECT verdict, count(*) FROM verdict GROUP BY verdict").fetchall())
+    read, quarantined = conn.execute(f"SELECT count(*), count(_reasons) FROM {typed}").fetchone()
     return {
-        "rows_read": sum(counts.values()),
-        "loaded": counts.get("new", 0),
-        "duplicates": counts.get("duplicate", 0),
-        "quarantined": counts.get("quarantined", 0),
+        "rows_read": read,
+        "loaded": read - quarantined - duplicates,
+        "duplicates": duplicates,
+        "quarantined": quarantined,
     }
 
 
@@ -259,7 +254,7 @@ def _quarantine_untyped(conn, batch_id: str, source: str, present: set[str]) -> 
         conn.execute(
             f"""
             INSERT INTO raw.quarantine
-            SELECT {lit(batch_id)}, {lit(source)}, s._line, s._type, {_raw_record_sql(present)},
+            SELECT {lit(batch_id)}, {lit(source)}, {LINE_SQL}, s._type, {_raw_record_sql(present)},
                    coalesce(s._reason, CASE WHEN s._type IS NULL THEN 'no event type: pass --type or add an event_type field'
                         ELSE 'unknown event type ' || s._type || ' (expected one of {", ".join(EVENT_TYPES)})' END), now()
             FROM {STAGE} s WHERE {cond}
@@ -301,16 +296,18 @@ def ingest_file(
     source = str(path)
     result = BatchResult(new_batch_id(path), source, chosen)
     ensure_raw_schema(conn)
+    # Staging touches only this connection's temporary tables; the batch's transaction starts
+    # when the shared tables do (and temp rows committed before it keep plain rowids).
+    try:
+        rows_read, present = _stage_file(conn, path, chosen, default_type)
+    except duckdb.Error as exc:
+        raise ReaderError(f"{path}: cannot read as {chosen} ({str(exc).splitlines()[0]})") from exc
+    result.rows_read = rows_read
+    if rows_read == 0:
+        result.note = "empty file (no records)"
+    hash_tables = _build_hash_tables(conn, present, key)
     conn.execute("BEGIN TRANSACTION")
     try:
-        try:
-            rows_read, present = _stage_file(conn, path, chosen, default_type)
-        except duckdb.Error as exc:
-            raise ReaderError(f"{path}: cannot read as {chosen} ({str(exc).splitlines()[0]})") from exc
-        result.rows_read = rows_read
-        if rows_read == 0:
-            result.note = "empty file (no records)"
-        hash_tables = _build_hash_tables(conn, present, key)
         kinds = [row[0] for row in conn.execute(f"SELECT DISTINCT _type FROM {STAGE} WHERE _type IS NOT NULL").fetchall()]
         # sends first, so that receipts in the same file can find their provider ids
         for kind in sorted((k for k in kinds if k in EVENT_TYPES), key=lambda k: (k != "sends", k)):
@@ -340,7 +337,7 @@ def ingest_file(
         conn.execute("ROLLBACK")
         raise
     finally:
-        for table in (STAGE, "verdict", "dup_ords", "hash_recipient", "hash_phone", "hash_sender", "hash_email", "hash_ip"):
+        for table in (STAGE, "dup_ords", "hash_recipient", "hash_phone", "hash_sender", "hash_email", "hash_ip"):
             try:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
             except duckdb.Error:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from ingest.bots import bot_case_sql
 from ingest.contract import EventType, Field
 
+ORD_SQL = "coalesce(s._ord, s.rowid + 1)"  # see ingest.stage: CSV stages order rows by rowid
+LINE_SQL = "coalesce(s._line, s.rowid + 2)"
+
 MAX_FIELD_BYTES = 1_048_576  # a longer field is almost always a broken quote or an attack
 EARLIEST = "2000-01-01"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
@@ -219,8 +222,8 @@ def typed_select_sql(
         is_bot, bot_reason = clicks_bot_sql()
         outer += [f"{is_bot} AS is_bot", f"{bot_reason} AS bot_reason"]
     return (
-        f"SELECT {', '.join(outer)}, p._extra, p._line, p._ord, {reason_sql} AS _reasons\n"
-        f"FROM (SELECT {', '.join(inner)}, s._reason, s._extra, s._line, s._ord\n"
+        f"SELECT {', '.join(outer)}, p._extra, p._line, p._ord, {reason_sql} AS _reasons, FALSE AS _dup\n"
+        f"FROM (SELECT {', '.join(inner)}, s._reason, s._extra, {LINE_SQL} AS _line, {ORD_SQL} AS _ord\n"
         f"      FROM {stage} s {' '.join(joins)}\n"
         f"      WHERE s._type = {lit(spec.name)}) p"
     )

@@ -19,13 +19,15 @@ import duckdb
 import pyarrow as pa
 
 from ingest.contract import EVENT_TYPES, Record, event_type
-from ingest.normalise import lit, q
+from ingest.normalise import LINE_SQL, ORD_SQL, lit, q  # noqa: F401 (re-exported)
 from ingest.readers.base import ReaderError, open_binary
 
 STAGE = "stage"
 META = ("_ord", "_line", "_raw", "_type", "_reason", "_extra")
 INPUT_NAMES: frozenset[str] = frozenset(f.input_name for t in EVENT_TYPES.values() for f in t.input_fields)
 TYPE_COLUMN = "event_type"
+# CSV stages leave _ord/_line empty for well-formed records (a window over millions of rows costs
+# as much as reading them); their insertion order, DuckDB's rowid, gives both: see ORD_SQL.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
@@ -101,7 +103,7 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str | N
     )
     selected = ", ".join(f"{q(c)}" for c in sorted(present))
     conn.execute(
-        f"CREATE TEMP TABLE {STAGE} AS SELECT row_number() OVER () AS _ord, row_number() OVER () + 1 AS _line, "
+        f"CREATE TEMP TABLE {STAGE} AS SELECT CAST(NULL AS BIGINT) AS _ord, CAST(NULL AS BIGINT) AS _line, "
         f"CAST(NULL AS VARCHAR) AS _raw, {type_sql} AS _type, CAST(NULL AS VARCHAR) AS _reason, "
         f"{_extra_sql(unknown)} AS _extra{', ' + selected if selected else ''} FROM {reader}"
     )
@@ -121,9 +123,9 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str | N
         conn.execute(
             f"""
             UPDATE {STAGE} SET _line = k.ord + 1 + k.skipped
-            FROM (SELECT r._ord AS ord, count(x.line) AS skipped FROM {STAGE} r JOIN csv_rejects x ON x.g < r._ord
-                  GROUP BY r._ord) k
-            WHERE {STAGE}._ord = k.ord
+            FROM (SELECT s.rowid + 1 AS ord, count(x.line) AS skipped FROM {STAGE} s JOIN csv_rejects x ON x.g < s.rowid + 1
+                  GROUP BY s.rowid) k
+            WHERE {STAGE}.rowid + 1 = k.ord
             """
         )
         conn.execute(
