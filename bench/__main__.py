@@ -1,0 +1,123 @@
+"""``make bench``: throughput of the generator and the ingest, each next to a baseline run here.
+
+Baselines are measured in the same run on the same files, so the ratios mean something on any
+machine: the ingest is compared with DuckDB's own ``read_csv`` / ``read_parquet`` into a table.
+Results are printed and written to ``bench/out/results.json``.
+
+Sizes: ``BENCH_USERS`` and ``BENCH_DAYS`` (defaults give about ten million generated events;
+the ingest runs on the largest files adding up to at least five million events).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+
+
+def _line(label: str, seconds: float, rows: int | None = None, extra: str = "") -> None:
+    rate = f"  {rows / seconds / 1e6:6.2f} M rows/s" if rows else ""
+    print(f"  {label:<44} {seconds:8.2f} s{rate}  {extra}", flush=True)
+
+
+def bench_generate(work: Path, users: int, days: int, fmt: str) -> tuple[dict, float]:
+    from ingest.generator import generate
+
+    start = time.perf_counter()
+    truth = generate(work, users=users, days=days, seed=11, fmt=fmt)
+    return truth, time.perf_counter() - start
+
+
+def pick_files(work: Path, truth: dict, target: int) -> tuple[list[Path], int]:
+    """The largest event files first, until they hold at least ``target`` rows."""
+    sized = sorted(truth["rows_written"].items(), key=lambda kv: -kv[1])
+    chosen, rows = [], 0
+    for kind, count in sized:
+        if rows >= target:
+            break
+        chosen.append(work / truth["files"][kind])
+        rows += count
+    return chosen, rows
+
+
+def baseline_load(files: list[Path], fmt: str, db: Path) -> float:
+    conn = duckdb.connect(str(db))
+    conn.execute("SET enable_progress_bar = false")
+    reader = "read_parquet" if fmt == "parquet" else "read_csv"
+    start = time.perf_counter()
+    for i, path in enumerate(files):
+        conn.execute(f"CREATE TABLE t{i} AS SELECT * FROM {reader}('{path}')")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def nudgelab_load(files: list[Path], home: Path) -> tuple[float, dict]:
+    from ingest.runner import run_ingest
+    from warehouse.settings import load_settings
+
+    os.environ.setdefault("NUDGELAB_HASH_KEY", "bench-key")
+    settings = load_settings(home)
+    start = time.perf_counter()
+    summary = run_ingest(settings, files)
+    elapsed = time.perf_counter() - start
+    if summary.errors:
+        raise SystemExit(f"bench: ingest failed: {summary.errors[0]}")
+    return elapsed, summary.as_dict()
+
+
+def main() -> int:
+    users = int(os.environ.get("BENCH_USERS", "400000"))
+    days = int(os.environ.get("BENCH_DAYS", "30"))
+    ingest_target = int(os.environ.get("BENCH_INGEST_ROWS", "5000000"))
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "users": users, "days": days}
+    OUT.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="nudgelab-bench-"))
+    try:
+        print(f"generator: {users:,} users × {days} days", flush=True)
+        for fmt in ("csv", "parquet"):
+            work = scratch / f"gen-{fmt}"
+            truth, seconds = bench_generate(work, users, days, fmt)
+            events = sum(truth["rows_written"].values())
+            _line(f"generate {fmt}", seconds, events, f"({events:,} events)")
+            results[f"generate_{fmt}"] = {"events": events, "seconds": round(seconds, 2)}
+            # warm the process once (imports of great-expectations and friends) so that the timed
+            # ingest measures the work, not the interpreter's start-up; the cold figure is kept too
+            files, rows = pick_files(work, truth, ingest_target)
+            print(f"ingest {fmt}: {len(files)} files, {rows:,} events", flush=True)
+            import_start = time.perf_counter()
+            from ingest.expectations import _context
+
+            _context()
+            warm_up = time.perf_counter() - import_start
+            base = baseline_load(files, fmt, scratch / f"baseline-{fmt}.duckdb")
+            _line(f"DuckDB {'read_parquet' if fmt == 'parquet' else 'read_csv'} into tables (baseline)", base, rows)
+            ours, summary = nudgelab_load(files, scratch / f"home-{fmt}")
+            _line("nudgelab ingest (validate, hash, dedupe, land, expectations)", ours, rows,
+                  f"ratio {ours / base:.2f}× baseline")
+            _line("one-off import of great-expectations (per process)", warm_up)
+            assert summary["rows_read"] == summary["loaded"] + summary["duplicates"] + summary["quarantined"]
+            results[f"ingest_{fmt}"] = {
+                "events": rows, "baseline_seconds": round(base, 2), "nudgelab_seconds": round(ours, 2),
+                "ratio": round(ours / base, 2), "ge_import_seconds": round(warm_up, 2),
+                "loaded": summary["loaded"], "duplicates": summary["duplicates"], "quarantined": summary["quarantined"],
+            }
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"results written to {OUT / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
