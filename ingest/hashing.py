@@ -64,6 +64,13 @@ def normalise_recipient(raw: str, channel: str | None, default_region: str | Non
     return normalise_phone(text, default_region)
 
 
+def normalise_contact(raw: str, default_region: str | None = None) -> str:
+    """A reply's sender: an e-mail address (e-mail unsubscribes, spam reports) or a phone number."""
+    if "@" in raw:
+        return normalise_email(raw)
+    return normalise_phone(raw, default_region)
+
+
 def keyed_hash(value: str, key: bytes) -> str:
     """HMAC-SHA256 of the normalised value, hex, truncated to 128 bits."""
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]

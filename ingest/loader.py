@@ -108,8 +108,10 @@ def check_timezone(name: str | None) -> str | None:
 def _hasher(input_name: str) -> Callable[[str, str | None], str]:
     if input_name == "recipient":
         return lambda v, ctx: hashing.normalise_recipient(v, ctx)
-    if input_name in ("phone", "sender"):
+    if input_name == "phone":
         return lambda v, ctx: hashing.normalise_phone(v, ctx)
+    if input_name == "sender":
+        return lambda v, ctx: hashing.normalise_contact(v, ctx)
     if input_name == "email":
         return lambda v, ctx: hashing.normalise_email(v)
     if input_name == "ip":
