@@ -44,7 +44,7 @@ def valid_prefixes(country: str, needed: int, rng: np.random.Generator) -> tuple
         for row, extra in zip(batch, probes):
             tries += 1
             prefix = national[:keep] + "".join(map(str, row.tolist()))
-            if prefix in seen:
+            if prefix in seen or prefix[0] == "0":  # a national number never starts with 0 in E.164
                 continue
             seen.add(prefix)
             suffixes = ("0" * SUFFIX_DIGITS, "9" * SUFFIX_DIGITS, f"{extra[0]:0{SUFFIX_DIGITS}d}", f"{extra[1]:0{SUFFIX_DIGITS}d}")
