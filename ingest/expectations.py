@@ -21,7 +21,7 @@ from ingest.normalise import EARLIEST
 
 HASH_PATTERN = r"^[0-9a-f]{32}$"
 SAMPLE_ENV = "NUDGELAB_EXPECT_SAMPLE"
-DEFAULT_SAMPLE = 250_000  # rows per batch and table handed to great-expectations at most
+DEFAULT_SAMPLE = 100_000  # rows per batch and table handed to great-expectations at most
 
 
 def sample_limit() -> int:

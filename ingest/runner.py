@@ -83,7 +83,7 @@ def run_ingest(
                     console.print(
                         f"  {path.name}: read {result.rows_read:,}, loaded {result.loaded:,}, "
                         f"duplicates {result.duplicates:,}, quarantined {result.quarantined:,} "
-                        f"({result.seconds:.1f}s)", highlight=False,
+                        f"({result.seconds:.1f}s)", highlight=False, soft_wrap=True,
                     )
                 progress.advance(task)
     finally:

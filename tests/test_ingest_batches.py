@@ -134,3 +134,25 @@ def test_expectation_failures_are_stored_with_the_batch(settings, tmp_path, monk
     assert not batch.validation_success
     stored = json.loads(query(settings, "SELECT validation FROM raw.ingest_batches")[0][0])
     assert stored[0]["failures"][0]["expectation"] == "expect_column_values_to_be_between"
+
+
+def test_final_status_follows_precedence_not_arrival(settings, tmp_path):
+    from ingest.receipts import final_statuses
+    from warehouse.connections import connect_build
+
+    receipts = write(
+        tmp_path / "deliveries.csv",
+        ["occurred_at,message_id,provider,provider_message_id,status",
+         "2026-10-01T10:05:00Z,m1,twilio,SM1,failed",      # a segment failed ...
+         "2026-10-01T10:06:00Z,m1,twilio,SM1,accepted",    # ... a later 'sent' must not hide it
+         "2026-10-01T10:01:00Z,m2,twilio,SM2,accepted",
+         "2026-10-01T10:03:00Z,m2,twilio,SM2,delivered",
+         "2026-10-01T10:02:00Z,m3,twilio,SM3,unknown"],
+    )
+    run_ingest(settings, [receipts])
+    conn = connect_build(settings)
+    try:
+        got = {m: s for m, s, _ in final_statuses(conn)}
+    finally:
+        conn.close()
+    assert got == {"m1": "failed", "m2": "delivered", "m3": "unknown"}
