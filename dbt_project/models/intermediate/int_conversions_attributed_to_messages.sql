@@ -1,0 +1,53 @@
+{#- One row per conversion, with the message credited for it (or none). Last touch by default: the
+    latest message sent to the same user within the attribution window before the conversion; with
+    attribution_model = last_click, the latest such message that the user clicked (as a human)
+    before converting. Two messages competing for one conversion: the later one wins (ties broken
+    by message id, so the answer never depends on the engine). -#}
+with conversions as (
+    select * from {{ ref('stg_messaging__conversions') }}
+),
+
+messages as (
+    select sends.message_id, sends.user_id, sends.sent_at, clicks.first_human_click_at
+    from {{ ref('stg_messaging__sends') }} as sends
+    left join {{ ref('int_clicks_aggregated_to_messages') }} as clicks
+        on sends.message_id = clicks.message_id
+),
+
+candidates as (
+    select
+        conversions.conversion_id,
+        messages.message_id,
+        messages.sent_at
+    from conversions
+    inner join messages
+        on conversions.user_id = messages.user_id
+        and messages.sent_at <= conversions.converted_at
+        and conversions.converted_at < {{ dbt.dateadd('hour', var('attribution_window_hours'), 'messages.sent_at') }}
+    {% if var('attribution_model') == 'last_click' %}
+        and messages.first_human_click_at is not null
+        and messages.first_human_click_at <= conversions.converted_at
+    {% endif %}
+),
+
+credited as (
+    select conversion_id, message_id
+    from candidates
+    qualify row_number() over (partition by conversion_id order by sent_at desc, message_id desc) = 1
+),
+
+final as (
+    select
+        conversions.conversion_id,
+        conversions.user_id,
+        conversions.conversion_type,
+        conversions.revenue,
+        conversions.currency,
+        conversions.converted_at,
+        conversions.ingested_at,
+        credited.message_id as attributed_message_id
+    from conversions
+    left join credited on conversions.conversion_id = credited.conversion_id
+)
+
+select * from final

@@ -1,0 +1,109 @@
+{#- Sufficient statistics per experiment × variant × metric × dimension value × exposure day, daily
+    and cumulative: n, Σx, Σx², and Σy, Σy², Σxy where the metric needs a second variable (the
+    denominator of a ratio metric, or the pre-exposure covariate for CUPED). Sums add, so any
+    roll-up is a sum of rows; the stats engine needs nothing else. -#}
+with units as (
+    select * from {{ ref('fct_experiment_units') }}
+    where is_valid_unit
+),
+
+metric_values as (
+    -- metric_type: proportion and mean use x (and y = covariate for CUPED); ratio uses x / y
+    select experiment_id, variant, unit_id, exposure_date, segment, region, carrier,
+           'click_through' as metric, 'ratio' as metric_type,
+           cast(messages_clicked as {{ dbt.type_float() }}) as x, cast(messages_delivered as {{ dbt.type_float() }}) as y
+    from units
+    union all
+    select experiment_id, variant, unit_id, exposure_date, segment, region, carrier,
+           'conversion_per_delivered', 'ratio',
+           cast(messages_converted as {{ dbt.type_float() }}), cast(messages_delivered as {{ dbt.type_float() }})
+    from units
+    union all
+    select experiment_id, variant, unit_id, exposure_date, segment, region, carrier,
+           'clicked', 'proportion',
+           cast(clicked as {{ dbt.type_float() }}), cast(case when pre_messages_clicked > 0 then 1 else 0 end as {{ dbt.type_float() }})
+    from units
+    union all
+    select experiment_id, variant, unit_id, exposure_date, segment, region, carrier,
+           'converted', 'proportion',
+           cast(converted as {{ dbt.type_float() }}), cast(case when pre_conversions > 0 then 1 else 0 end as {{ dbt.type_float() }})
+    from units
+    union all
+    select experiment_id, variant, unit_id, exposure_date, segment, region, carrier,
+           'conversions', 'mean',
+           cast(conversions as {{ dbt.type_float() }}), cast(pre_conversions as {{ dbt.type_float() }})
+    from units
+    union all
+    select experiment_id, variant, unit_id, exposure_date, segment, region, carrier,
+           'revenue', 'mean',
+           cast(revenue as {{ dbt.type_float() }}), cast(pre_revenue as {{ dbt.type_float() }})
+    from units
+),
+
+dimension_values as (
+    select experiment_id, variant, unit_id, exposure_date, metric, metric_type, x, y,
+           'overall' as dimension, '(all)' as raw_value
+    from metric_values
+    union all
+    select experiment_id, variant, unit_id, exposure_date, metric, metric_type, x, y, 'segment', segment from metric_values
+    union all
+    select experiment_id, variant, unit_id, exposure_date, metric, metric_type, x, y, 'region', region from metric_values
+    union all
+    select experiment_id, variant, unit_id, exposure_date, metric, metric_type, x, y, 'carrier', carrier from metric_values
+),
+
+value_rank as (
+    -- top values by units per experiment and dimension; the rest are pooled as "(other)"
+    select experiment_id, dimension, raw_value,
+           row_number() over (partition by experiment_id, dimension order by count(*) desc, raw_value) as value_rank
+    from (select distinct experiment_id, unit_id, dimension, raw_value from dimension_values) as distinct_units
+    group by experiment_id, dimension, raw_value
+),
+
+labelled as (
+    select
+        d.experiment_id, d.variant, d.exposure_date, d.metric, d.metric_type, d.dimension,
+        case when r.value_rank <= {{ var('dimension_top_values') }} then d.raw_value else '(other)' end as dimension_value,
+        d.x, d.y
+    from dimension_values as d
+    inner join value_rank as r
+        on d.experiment_id = r.experiment_id and d.dimension = r.dimension and d.raw_value = r.raw_value
+),
+
+daily as (
+    select
+        experiment_id, variant, metric, metric_type, dimension, dimension_value,
+        exposure_date as analysis_date,
+        count(*) as n,
+        sum(x) as sum_x,
+        sum(x * x) as sum_x2,
+        sum(y) as sum_y,
+        sum(y * y) as sum_y2,
+        sum(x * y) as sum_xy
+    from labelled
+    group by 1, 2, 3, 4, 5, 6, 7
+),
+
+cumulative as (
+    select
+        experiment_id, variant, metric, metric_type, dimension, dimension_value, analysis_date,
+        sum(n) over w as n,
+        sum(sum_x) over w as sum_x,
+        sum(sum_x2) over w as sum_x2,
+        sum(sum_y) over w as sum_y,
+        sum(sum_y2) over w as sum_y2,
+        sum(sum_xy) over w as sum_xy
+    from daily
+    window w as (
+        partition by experiment_id, variant, metric, dimension, dimension_value
+        order by analysis_date rows between unbounded preceding and current row
+    )
+),
+
+final as (
+    select 'daily' as scope, * from daily
+    union all
+    select 'cumulative' as scope, * from cumulative
+)
+
+select * from final

@@ -1,0 +1,149 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='message_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+{#- One row per message: every lifecycle timestamp and flag, with attribution.
+
+    Incremental by changed keys: a build recomputes every message of every user touched by an
+    event ingested since the previous build (a late receipt, a click, a conversion that may move
+    credit between two messages, a profile change), so a sequence of incremental builds gives
+    exactly the table a full refresh gives. -#}
+
+with
+
+{% if is_incremental() %}
+watermark as (
+    select max(ingested_through) as since from {{ this }}
+),
+
+new_events as (
+    select user_id, message_id from {{ ref('stg_messaging__sends') }} where ingested_at > (select since from watermark)
+    union all
+    select user_id, message_id from {{ ref('stg_messaging__deliveries') }} where ingested_at > (select since from watermark)
+    union all
+    select user_id, message_id from {{ ref('stg_messaging__clicks') }} where ingested_at > (select since from watermark)
+    union all
+    select user_id, message_id from {{ ref('stg_messaging__dwells') }} where ingested_at > (select since from watermark)
+    union all
+    select user_id, cast(null as {{ dbt.type_string() }}) from {{ ref('stg_messaging__conversions') }} where ingested_at > (select since from watermark)
+    union all
+    select user_id, cast(null as {{ dbt.type_string() }}) from {{ source('messaging', 'users') }} where ingested_at > (select since from watermark)
+    union all
+    -- receipts that carry only the provider's id
+    select cast(null as {{ dbt.type_string() }}), s.message_id
+    from {{ ref('stg_messaging__deliveries') }} as d
+    inner join {{ ref('stg_messaging__sends') }} as s on d.message_id is null and d.provider_message_id = s.provider_message_id
+    where d.ingested_at > (select since from watermark)
+),
+
+affected_users as (
+    select distinct coalesce(e.user_id, s.user_id) as user_id
+    from new_events as e
+    left join {{ ref('stg_messaging__sends') }} as s on e.user_id is null and e.message_id = s.message_id
+),
+{% endif %}
+
+ingested_through as (
+    select max(ingested_at) as ingested_through from (
+        select max(ingested_at) as ingested_at from {{ source('messaging', 'sends') }}
+        union all select max(ingested_at) from {{ source('messaging', 'deliveries') }}
+        union all select max(ingested_at) from {{ source('messaging', 'clicks') }}
+        union all select max(ingested_at) from {{ source('messaging', 'dwells') }}
+        union all select max(ingested_at) from {{ source('messaging', 'conversions') }}
+        union all select max(ingested_at) from {{ source('messaging', 'users') }}
+    ) as latest
+),
+
+sends as (
+    select * from {{ ref('stg_messaging__sends') }}
+    {% if is_incremental() %}
+    where user_id in (select user_id from affected_users)
+    {% endif %}
+),
+
+users as (
+    select * from {{ ref('stg_messaging__users') }}
+),
+
+receipts as (
+    select * from {{ ref('int_receipts_aggregated_to_messages') }}
+),
+
+clicks as (
+    select * from {{ ref('int_clicks_aggregated_to_messages') }}
+),
+
+dwells as (
+    select * from {{ ref('int_dwells_aggregated_to_messages') }}
+),
+
+attributed as (
+    select
+        attributed_message_id as message_id,
+        count(*) as attributed_conversions,
+        sum(revenue) as attributed_revenue,
+        min(converted_at) as first_converted_at
+    from {{ ref('int_conversions_attributed_to_messages') }}
+    where attributed_message_id is not null
+    group by attributed_message_id
+),
+
+joined as (
+    select
+        sends.message_id,
+        sends.user_id,
+        sends.campaign_id,
+        sends.template_id,
+        sends.variant,
+        sends.experiment_id,
+        sends.channel,
+        sends.provider,
+        sends.sent_at,
+        cast({{ dbt.date_trunc('day', 'sends.sent_at') }} as date) as send_date,
+        users.segment,
+        coalesce(users.region, receipts.receipt_region) as region,
+        coalesce(users.carrier, receipts.receipt_carrier) as carrier,
+        users.country,
+        users.timezone,
+        {{ hour_of_day(to_local_time('sends.sent_at', 'users.timezone')) }} as send_hour_local,
+        {{ iso_day_of_week(to_local_time('sends.sent_at', 'users.timezone')) }} as send_dow_local,
+        receipts.final_status,
+        receipts.final_status_at,
+        receipts.final_error_code,
+        coalesce(receipts.receipts, 0) as receipts,
+        receipts.delivered_at,
+        clicks.first_human_click_at,
+        coalesce(clicks.human_clicks, 0) as human_clicks,
+        coalesce(clicks.bot_clicks, 0) as bot_clicks,
+        dwells.max_dwell_seconds,
+        dwells.engaged_at,
+        coalesce(attributed.attributed_conversions, 0) as attributed_conversions,
+        coalesce(attributed.attributed_revenue, 0) as attributed_revenue,
+        attributed.first_converted_at
+    from sends
+    left join users on sends.user_id = users.user_id
+    left join receipts on sends.message_id = receipts.message_id
+    left join clicks on sends.message_id = clicks.message_id
+    left join dwells on sends.message_id = dwells.message_id
+    left join attributed on sends.message_id = attributed.message_id
+),
+
+final as (
+    select
+        joined.*,
+        -- a human click proves delivery even when the receipt is late or lost
+        (final_status = 'delivered' or first_human_click_at is not null) as is_delivered,
+        (first_human_click_at is not null) as is_clicked,
+        (first_human_click_at is not null and coalesce(max_dwell_seconds, 0) >= {{ var('engaged_dwell_seconds') }}) as is_engaged,
+        (attributed_conversions > 0) as is_converted,
+        case when delivered_at is not null then {{ seconds_between('sent_at', 'delivered_at') }} end as seconds_to_delivery,
+        case when first_human_click_at is not null then {{ seconds_between('sent_at', 'first_human_click_at') }} end as seconds_to_click,
+        (select ingested_through from ingested_through) as ingested_through
+    from joined
+)
+
+select * from final

@@ -1,0 +1,31 @@
+with source as (
+    select * from {{ source('messaging', 'clicks') }}
+),
+
+renamed as (
+    select
+        event_id as click_id,
+        message_id,
+        user_id,
+        campaign_id,
+        channel,
+        link_id,
+        url,
+        user_agent,
+        ip_hash,
+        is_bot,
+        bot_reason,
+        -- e-mail opens arrive as clicks on a pseudo-link (see ingest/vendor_statuses.py); they are not clicks
+        coalesce(link_id = 'email_open', false) as is_open,
+        occurred_at as clicked_at,
+        ingested_at
+    from source
+),
+
+final as (
+    select * from renamed
+    -- the id decides; message_id leads the partition so that filters on it reach the raw scan
+    qualify row_number() over (partition by message_id, click_id order by ingested_at desc) = 1
+)
+
+select * from final
