@@ -104,7 +104,6 @@ def suite_for(spec: EventType, expected_rows: int):
 def validate_batch(conn: duckdb.DuckDBPyConnection, table: str, batch_id: str, expected_rows: int) -> SuiteResult:
     """Run the suite of ``raw.<table>`` on the rows that batch ``batch_id`` landed there."""
     spec = EVENT_TYPES[table]
-    gx, context, source = _context()
     limit = sample_limit()
     checked = min(expected_rows, limit)
     suite = suite_for(spec, checked)
@@ -117,7 +116,13 @@ def validate_batch(conn: duckdb.DuckDBPyConnection, table: str, batch_id: str, e
     if expected_rows > limit:
         query = f"SELECT * FROM ({query}) USING SAMPLE reservoir({limit} ROWS) REPEATABLE (7)"
     frame = conn.execute(query, [batch_id]).df()
-    asset_name = f"{table}_{batch_id}"
+    success, failures, evaluated = run_suite(frame, suite, f"{table}_{batch_id}")
+    return SuiteResult(table, success, len(frame), expected_rows, failures, evaluated)
+
+
+def run_suite(frame, suite, asset_name: str) -> tuple[bool, list[dict[str, Any]], int]:
+    """Validate a pandas frame against a suite: (success, failures described, expectations run)."""
+    _, _, source = _context()
     asset = source.add_dataframe_asset(name=asset_name)
     try:
         batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": frame})
@@ -137,4 +142,4 @@ def validate_batch(conn: duckdb.DuckDBPyConnection, table: str, batch_id: str, e
                     "examples": [str(v) for v in ((res.result or {}).get("partial_unexpected_list") or [])[:3]],
                 }
             )
-    return SuiteResult(table, bool(outcome.success), len(frame), expected_rows, failures, len(outcome.results))
+    return bool(outcome.success), failures, len(outcome.results)

@@ -67,6 +67,23 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_build(args: argparse.Namespace) -> int:
+    from nudgelab.pipeline import build
+
+    settings = load_settings()
+
+    def echo(line: str) -> None:
+        if not args.quiet and line.strip():
+            print(line, file=sys.stderr, flush=True)
+
+    result = build(settings, full_refresh=args.full_refresh, select=args.select, echo=echo)
+    if not result.success:
+        raise CliError(f"build not published: {result.reason}")
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
+    print(f"published {result.snapshot} ({timings})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nudgelab",
@@ -101,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")
     ing.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     ing.set_defaults(func=_cmd_ingest)
+
+    bld = sub.add_parser(
+        "build",
+        help="dbt build the marts, audit them, and publish a read-only snapshot if everything passed",
+        description="Write-audit-publish: a failing dbt test or mart expectation publishes nothing and "
+        "leaves the previous snapshot for readers.",
+    )
+    bld.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    bld.add_argument("--select", help="dbt node selection (default: everything)")
+    bld.add_argument("--quiet", action="store_true", help="do not echo dbt's per-step lines")
+    bld.set_defaults(func=_cmd_build)
     return parser
 
 

@@ -28,3 +28,13 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
 def connect_memory() -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the same session settings (scratch work, tests)."""
     return _prepare(duckdb.connect())
+
+
+def connect_published(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published snapshot (what the app and the reports read)."""
+    from warehouse.publish import current_snapshot
+
+    snapshot = current_snapshot(settings)
+    if snapshot is None:
+        raise RuntimeError(f"no published snapshot under {settings.published_dir}: run `nudgelab build` first")
+    return _prepare(duckdb.connect(str(snapshot), read_only=True))

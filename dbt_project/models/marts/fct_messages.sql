@@ -1,3 +1,7 @@
+-- depends_on: {{ ref('stg_messaging__deliveries') }}
+-- depends_on: {{ ref('stg_messaging__clicks') }}
+-- depends_on: {{ ref('stg_messaging__dwells') }}
+-- depends_on: {{ ref('stg_messaging__conversions') }}
 {{
     config(
         materialized='incremental',

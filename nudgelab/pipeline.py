@@ -1,0 +1,98 @@
+"""The pipeline: build the marts with dbt, audit them, and publish a snapshot only if all passed.
+
+``build`` is write-audit-publish: dbt builds into the build database (its tests run as part of
+``dbt build``), the mart expectations run on the result, and only then is a new read-only
+snapshot published. A failure names the failing test and leaves the previous snapshot in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nudgelab.audit import AuditResult, audit_marts
+from warehouse.connections import connect_build
+from warehouse.publish import publish
+from warehouse.settings import Settings
+
+DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+
+
+@dataclass
+class BuildResult:
+    success: bool
+    reason: str = ""
+    snapshot: Path | None = None
+    dbt_failures: list[dict] = field(default_factory=list)
+    audit: AuditResult | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(settings: Settings, args: list[str], echo: Callable[[str], None] | None = None) -> tuple[int, list[dict]]:
+    """Run a dbt command on the project against this NUDGELAB_HOME; returns (exit code, failed nodes)."""
+    env = dict(os.environ, NUDGELAB_HOME=str(settings.home), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    target = settings.home / "dbt_target"
+    command = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+               "--target-path", str(target), "--log-path", str(settings.home / "dbt_logs")]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=DBT_PROJECT)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if echo:
+            echo(line.rstrip())
+    code = proc.wait()
+    failures = []
+    results = target / "run_results.json"
+    if results.exists():
+        for node in json.loads(results.read_text()).get("results", []):
+            if node.get("status") in ("error", "fail", "runtime error"):
+                failures.append({"node": node.get("unique_id"), "status": node.get("status"),
+                                 "message": (node.get("message") or "").splitlines()[0] if node.get("message") else ""})
+    return code, failures
+
+
+def build(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """dbt build → audit → publish. Publishes only when dbt (models and tests) and the audit pass."""
+    settings.ensure()
+    if not settings.warehouse_path.exists():
+        return BuildResult(False, f"no warehouse at {settings.warehouse_path}: run `nudgelab ingest` first")
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    args = ["build"] + (["--full-refresh"] if full_refresh else []) + (["--select", select] if select else [])
+    code, failures = run_dbt(settings, args, echo)
+    timings["dbt_build"] = time.perf_counter() - start
+    if code != 0 or failures:
+        first = failures[0] if failures else {"node": "dbt", "message": f"dbt exited with {code}"}
+        name = str(first["node"]).split(".")[-1] if first.get("node") else "dbt"
+        reason = f"dbt {first.get('status', 'error')}: {name}" + (f" ({first['message']})" if first.get("message") else "")
+        return BuildResult(False, reason + "; the previous snapshot is unchanged", dbt_failures=failures, seconds=timings)
+    start = time.perf_counter()
+    conn = connect_build(settings)
+    try:
+        audit = audit_marts(conn)
+    finally:
+        conn.close()
+    timings["audit"] = time.perf_counter() - start
+    if not audit.success:
+        return BuildResult(False, f"mart expectation failed: {audit.first_failure()}; the previous snapshot is unchanged",
+                           audit=audit, seconds=timings)
+    start = time.perf_counter()
+    snapshot = publish(settings)
+    timings["publish"] = time.perf_counter() - start
+    return BuildResult(True, "", snapshot=snapshot, audit=audit, seconds=timings)
