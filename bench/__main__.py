@@ -79,6 +79,7 @@ def main() -> int:
     users = int(os.environ.get("BENCH_USERS", "400000"))
     days = int(os.environ.get("BENCH_DAYS", "30"))
     ingest_target = int(os.environ.get("BENCH_INGEST_ROWS", "5000000"))
+    sections = set(os.environ.get("BENCH_SECTIONS", "generate,ingest,build").split(","))
     results: dict = {"machine": {"cpus": os.cpu_count()}, "users": users, "days": days}
     OUT.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="nudgelab-bench-"))
@@ -111,6 +112,11 @@ def main() -> int:
                 "ratio": round(ours / base, 2), "ge_import_seconds": round(warm_up, 2),
                 "loaded": summary["loaded"], "duplicates": summary["duplicates"], "quarantined": summary["quarantined"],
             }
+            if fmt == "csv" and "build" in sections:
+                from bench.build import bench_build
+
+                print("dbt build: full, then incremental after 1 % more events", flush=True)
+                results["build"] = bench_build(work, scratch / "build", _line)
             shutil.rmtree(work, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
