@@ -56,3 +56,15 @@
 {% macro spark__hour_spine(bounds) -%}
     select explode(sequence(start_at, end_at, interval 1 hour)) as hour_at from {{ bounds }}
 {%- endmacro %}
+
+{#- The value from the row with the greatest key tuple in a group (an aggregate). Unlike a ranking
+    window, an aggregate lets a filter on the group key reach the table scan. -#}
+{% macro value_at_max(value, keys) -%}
+    {{ return(adapter.dispatch('value_at_max', 'nudgelab')(value, keys)) }}
+{%- endmacro %}
+{% macro default__value_at_max(value, keys) -%}
+    arg_max({{ value }}, row({{ keys | join(', ') }}))
+{%- endmacro %}
+{% macro spark__value_at_max(value, keys) -%}
+    max_by({{ value }}, struct({{ keys | join(', ') }}))
+{%- endmacro %}

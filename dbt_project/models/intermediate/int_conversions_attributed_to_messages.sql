@@ -17,6 +17,7 @@ messages as (
 candidates as (
     select
         conversions.conversion_id,
+        conversions.user_id,
         messages.message_id,
         messages.sent_at
     from conversions
@@ -31,9 +32,9 @@ candidates as (
 ),
 
 credited as (
-    select conversion_id, message_id
+    select conversion_id, {{ value_at_max('message_id', ['sent_at', 'message_id']) }} as message_id
     from candidates
-    qualify row_number() over (partition by conversion_id order by sent_at desc, message_id desc) = 1
+    group by conversion_id
 ),
 
 final as (

@@ -31,16 +31,13 @@ matched as (
         on r.status = p.status
 ),
 
-final_status as (
-    select message_id, status as final_status, receipt_at as final_status_at, error_code as final_error_code
-    from matched
-    where message_id is not null
-    qualify row_number() over (partition by message_id order by precedence desc, receipt_at desc, receipt_id) = 1
-),
-
 summary as (
+    -- the final status is the receipt of highest precedence (ties: the later, then the larger id)
     select
         message_id,
+        {{ value_at_max('status', ['precedence', 'receipt_at', 'receipt_id']) }} as final_status,
+        {{ value_at_max('receipt_at', ['precedence', 'receipt_at', 'receipt_id']) }} as final_status_at,
+        {{ value_at_max('error_code', ['precedence', 'receipt_at', 'receipt_id']) }} as final_error_code,
         count(*) as receipts,
         min(case when is_delivered then receipt_at end) as delivered_at,
         min(receipt_at) as first_receipt_at,
@@ -54,18 +51,17 @@ summary as (
 
 final as (
     select
-        summary.message_id,
-        final_status.final_status,
-        final_status.final_status_at,
-        final_status.final_error_code,
-        summary.receipts,
-        summary.delivered_at,
-        summary.first_receipt_at,
-        summary.last_receipt_at,
-        summary.receipt_carrier,
-        summary.receipt_region
+        message_id,
+        final_status,
+        final_status_at,
+        final_error_code,
+        receipts,
+        delivered_at,
+        first_receipt_at,
+        last_receipt_at,
+        receipt_carrier,
+        receipt_region
     from summary
-    inner join final_status on summary.message_id = final_status.message_id
 )
 
 select * from final

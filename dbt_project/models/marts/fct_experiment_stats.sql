@@ -40,47 +40,62 @@ metric_values as (
     from units
 ),
 
-dimension_values as (
-    select experiment_id, variant, unit_id, exposure_date, metric, metric_type, x, y,
-           'overall' as dimension, '(all)' as raw_value
-    from metric_values
-    union all
-    select experiment_id, variant, unit_id, exposure_date, metric, metric_type, x, y, 'segment', segment from metric_values
-    union all
-    select experiment_id, variant, unit_id, exposure_date, metric, metric_type, x, y, 'region', region from metric_values
-    union all
-    select experiment_id, variant, unit_id, exposure_date, metric, metric_type, x, y, 'carrier', carrier from metric_values
-),
-
-value_rank as (
-    -- top values by units per experiment and dimension; the rest are pooled as "(other)"
-    select experiment_id, dimension, raw_value,
-           row_number() over (partition by experiment_id, dimension order by count(*) desc, raw_value) as value_rank
-    from (select distinct experiment_id, unit_id, dimension, raw_value from dimension_values) as distinct_units
-    group by experiment_id, dimension, raw_value
-),
-
-labelled as (
+compact as (
+    -- sums add: reduce units to one row per arm × day × segment × region × carrier first
     select
-        d.experiment_id, d.variant, d.exposure_date, d.metric, d.metric_type, d.dimension,
-        case when r.value_rank <= {{ var('dimension_top_values') }} then d.raw_value else '(other)' end as dimension_value,
-        d.x, d.y
-    from dimension_values as d
-    inner join value_rank as r
-        on d.experiment_id = r.experiment_id and d.dimension = r.dimension and d.raw_value = r.raw_value
-),
-
-daily as (
-    select
-        experiment_id, variant, metric, metric_type, dimension, dimension_value,
-        exposure_date as analysis_date,
+        experiment_id, variant, exposure_date, segment, region, carrier, metric, metric_type,
         count(*) as n,
         sum(x) as sum_x,
         sum(x * x) as sum_x2,
         sum(y) as sum_y,
         sum(y * y) as sum_y2,
         sum(x * y) as sum_xy
-    from labelled
+    from metric_values
+    group by 1, 2, 3, 4, 5, 6, 7, 8
+),
+
+dimension_values as (
+    select experiment_id, variant, exposure_date, metric, metric_type, 'overall' as dimension, '(all)' as raw_value,
+           n, sum_x, sum_x2, sum_y, sum_y2, sum_xy
+    from compact
+    union all
+    select experiment_id, variant, exposure_date, metric, metric_type, 'segment', segment,
+           n, sum_x, sum_x2, sum_y, sum_y2, sum_xy
+    from compact
+    union all
+    select experiment_id, variant, exposure_date, metric, metric_type, 'region', region,
+           n, sum_x, sum_x2, sum_y, sum_y2, sum_xy
+    from compact
+    union all
+    select experiment_id, variant, exposure_date, metric, metric_type, 'carrier', carrier,
+           n, sum_x, sum_x2, sum_y, sum_y2, sum_xy
+    from compact
+),
+
+value_rank as (
+    -- top values by units per experiment and dimension; the rest are pooled as "(other)"
+    select
+        experiment_id, dimension, raw_value,
+        row_number() over (partition by experiment_id, dimension order by sum(n) desc, raw_value) as value_rank
+    from dimension_values
+    where metric = 'converted'
+    group by experiment_id, dimension, raw_value
+),
+
+daily as (
+    select
+        d.experiment_id, d.variant, d.metric, d.metric_type, d.dimension,
+        case when r.value_rank <= {{ var('dimension_top_values') }} then d.raw_value else '(other)' end as dimension_value,
+        d.exposure_date as analysis_date,
+        sum(d.n) as n,
+        sum(d.sum_x) as sum_x,
+        sum(d.sum_x2) as sum_x2,
+        sum(d.sum_y) as sum_y,
+        sum(d.sum_y2) as sum_y2,
+        sum(d.sum_xy) as sum_xy
+    from dimension_values as d
+    inner join value_rank as r
+        on d.experiment_id = r.experiment_id and d.dimension = r.dimension and d.raw_value = r.raw_value
     group by 1, 2, 3, 4, 5, 6, 7
 ),
 

@@ -71,18 +71,30 @@ sends as (
 
 users as (
     select * from {{ ref('stg_messaging__users') }}
+    {% if is_incremental() %}
+    where user_id in (select user_id from affected_users)
+    {% endif %}
 ),
 
 receipts as (
     select * from {{ ref('int_receipts_aggregated_to_messages') }}
+    {% if is_incremental() %}
+    where message_id in (select message_id from sends)
+    {% endif %}
 ),
 
 clicks as (
     select * from {{ ref('int_clicks_aggregated_to_messages') }}
+    {% if is_incremental() %}
+    where message_id in (select message_id from sends)
+    {% endif %}
 ),
 
 dwells as (
     select * from {{ ref('int_dwells_aggregated_to_messages') }}
+    {% if is_incremental() %}
+    where message_id in (select message_id from sends)
+    {% endif %}
 ),
 
 attributed as (
@@ -93,6 +105,9 @@ attributed as (
         min(converted_at) as first_converted_at
     from {{ ref('int_conversions_attributed_to_messages') }}
     where attributed_message_id is not null
+    {% if is_incremental() %}
+        and user_id in (select user_id from affected_users)
+    {% endif %}
     group by attributed_message_id
 ),
 
