@@ -54,11 +54,34 @@ def run_dbt(settings: Settings, args: list[str], echo: Callable[[str], None] | N
     failures = []
     results = target / "run_results.json"
     if results.exists():
+        names = _node_names(target / "manifest.json")
         for node in json.loads(results.read_text()).get("results", []):
             if node.get("status") in ("error", "fail", "runtime error"):
-                failures.append({"node": node.get("unique_id"), "status": node.get("status"),
+                unique_id = node.get("unique_id") or ""
+                failures.append({"node": names.get(unique_id, unique_id.split(".")[-1]), "status": node.get("status"),
                                  "message": (node.get("message") or "").splitlines()[0] if node.get("message") else ""})
     return code, failures
+
+
+def _node_names(manifest_path: Path) -> dict[str, str]:
+    """Readable names for dbt nodes: a data test as `test_name on relation.column`."""
+    if not manifest_path.exists():
+        return {}
+    manifest = json.loads(manifest_path.read_text())
+    names = {}
+    for unique_id, node in manifest.get("nodes", {}).items():
+        meta = node.get("test_metadata") or {}
+        if meta.get("name"):
+            attached = node.get("attached_node") or ""
+            relation = attached.split(".")[-1] if attached else ""
+            if not relation:
+                sources = node.get("sources") or []
+                relation = ".".join(sources[0]) if sources else ""
+            column = node.get("column_name")
+            names[unique_id] = f"{meta['name']} on {relation}{'.' + column if column else ''}"
+        else:
+            names[unique_id] = node.get("name", unique_id)
+    return names
 
 
 def build(
@@ -79,7 +102,7 @@ def build(
     timings["dbt_build"] = time.perf_counter() - start
     if code != 0 or failures:
         first = failures[0] if failures else {"node": "dbt", "message": f"dbt exited with {code}"}
-        name = str(first["node"]).split(".")[-1] if first.get("node") else "dbt"
+        name = first.get("node") or "dbt"
         reason = f"dbt {first.get('status', 'error')}: {name}" + (f" ({first['message']})" if first.get("message") else "")
         return BuildResult(False, reason + "; the previous snapshot is unchanged", dbt_failures=failures, seconds=timings)
     start = time.perf_counter()

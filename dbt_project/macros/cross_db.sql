@@ -68,3 +68,7 @@
 {% macro spark__value_at_max(value, keys) -%}
     max_by({{ value }}, struct({{ keys | join(', ') }}))
 {%- endmacro %}
+{% macro duckdb__value_at_max(value, keys) -%}
+    {#- arg_max skips rows whose value is null; the row with the greatest key decides, null or not -#}
+    arg_max_null({{ value }}, row({{ keys | join(', ') }}))
+{%- endmacro %}

@@ -155,7 +155,7 @@ final as (
     select
         joined.*,
         -- a human click proves delivery even when the receipt is late or lost
-        (final_status = 'delivered' or first_human_click_at is not null) as is_delivered,
+        (coalesce(final_status = 'delivered', false) or first_human_click_at is not null) as is_delivered,
         (first_human_click_at is not null) as is_clicked,
         (first_human_click_at is not null and coalesce(max_dwell_seconds, 0) >= {{ var('engaged_dwell_seconds') }}) as is_engaged,
         (attributed_conversions > 0) as is_converted,

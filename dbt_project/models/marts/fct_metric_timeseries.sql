@@ -4,8 +4,8 @@
 with messages as (
     select
         {{ dbt.date_trunc('hour', 'sent_at') }} as hour_at,
-        campaign_id,
-        channel,
+        coalesce(campaign_id, '(none)') as campaign_id,
+        coalesce(channel, '(none)') as channel,
         coalesce(provider, '(none)') as provider,
         coalesce(region, '(unknown)') as region,
         coalesce(carrier, '(unknown)') as carrier,
