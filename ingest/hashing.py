@@ -23,10 +23,15 @@ class HashError(ValueError):
     """A value that cannot be normalised; the message says why, for the quarantine."""
 
 
-@lru_cache(maxsize=2_000_000)
 def normalise_phone(raw: str, default_region: str | None = None) -> str:
     """E.164 form of ``raw``; national forms need ``default_region`` (an ISO country code)."""
     text = raw.strip()
+    # an international number reads the same in every region: one cache entry, not one per country
+    return _normalise_phone(text, None if text.startswith("+") else default_region)
+
+
+@lru_cache(maxsize=2_000_000)
+def _normalise_phone(text: str, default_region: str | None) -> str:
     try:
         parsed = phonenumbers.parse(text, (default_region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:

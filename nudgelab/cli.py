@@ -84,6 +84,39 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_experiments_analyze(args: argparse.Namespace) -> int:
+    from experiments.analyze import AnalysisError, analyze, parse_weights
+    from experiments.bayesian import Prior
+    from experiments.report import to_html, to_markdown
+
+    try:
+        weights = parse_weights(args.weights) if args.weights else None
+        prior = None
+        if args.prior:
+            mean, sep, sd = args.prior.partition(":")
+            try:
+                prior = Prior(float(mean), float(sd) ** 2) if sep and float(sd) > 0 else None
+            except ValueError:
+                prior = None
+            if prior is None:
+                raise CliError(f"--prior {args.prior!r} is not MEAN:SD with SD > 0 (a normal prior on the relative lift)")
+        report = analyze(
+            args.input, variant_col=args.variant_col, control=args.control, metrics=args.metric or [],
+            ratios=args.ratio or [], unit_col=args.unit_col, covariate=args.covariate, weights=weights,
+            alpha=args.alpha, correction=args.correction, sequential=args.sequential, n_star=args.n_star,
+            bayesian=args.bayesian, prior=prior, guardrails=args.guardrail or [], guardrail_margin=args.guardrail_margin,
+        )
+    except AnalysisError as exc:
+        raise CliError(str(exc)) from exc
+    if args.format == "json":
+        print(json.dumps(report, indent=2, allow_nan=False))
+    elif args.format == "md":
+        print(to_markdown(report), end="")
+    else:
+        print(to_html(report), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nudgelab",
@@ -129,6 +162,41 @@ def build_parser() -> argparse.ArgumentParser:
     bld.add_argument("--select", help="dbt node selection (default: everything)")
     bld.add_argument("--quiet", action="store_true", help="do not echo dbt's per-step lines")
     bld.set_defaults(func=_cmd_build)
+
+    exp = sub.add_parser("experiments", help="analyse experiments",
+                         description="Experiment analysis with the stats engine (sufficient statistics per arm).")
+    exp_sub = exp.add_subparsers(dest="experiments_command", metavar="SUBCOMMAND")
+    exp_sub.required = True
+    ana = exp_sub.add_parser(
+        "analyze",
+        help="analyse your own per-unit table (CSV or Parquet, one row per unit)",
+        description="Sample-ratio check, then every goal metric of every variant against control: absolute and "
+        "relative effects with intervals, p-values corrected over the family (goal metrics x variants). "
+        "JSON on stdout by default.",
+    )
+    ana.add_argument("--input", required=True, metavar="FILE", help="CSV or Parquet file, one row per unit")
+    ana.add_argument("--variant-col", required=True, metavar="COL", help="column naming each unit's arm")
+    ana.add_argument("--control", required=True, metavar="NAME", help="the control arm's name in --variant-col")
+    ana.add_argument("--metric", action="append", metavar="COL",
+                     help="goal metric column (repeatable; booleans True/False, true/false or 0/1, or numbers)")
+    ana.add_argument("--unit-col", metavar="COL", help="unit id; units appearing twice or in two arms are excluded")
+    ana.add_argument("--ratio", action="append", metavar="NUM:DEN",
+                     help="ratio goal metric: sum of NUM over sum of DEN per arm (repeatable)")
+    ana.add_argument("--covariate", metavar="COL", help="pre-exposure covariate for CUPED (proportion and mean metrics)")
+    ana.add_argument("--weights", metavar="A=0.5,B=0.5", help="planned split for the SRM check (default: equal)")
+    ana.add_argument("--sequential", action="store_true", help="add always-valid intervals and p-values (daily looks)")
+    ana.add_argument("--n-star", type=float, default=5000, help="sequential tuning sample size, both arms (default 5000)")
+    ana.add_argument("--bayesian", action="store_true", help="add chance to win and expected loss (relative lift)")
+    ana.add_argument("--prior", metavar="MEAN:SD", help="normal prior on the relative lift (default: flat)")
+    ana.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    ana.add_argument("--correction", choices=("holm", "bh", "none"), default="holm",
+                     help="multiple-testing correction over goal metrics x variants (default holm)")
+    ana.add_argument("--guardrail", action="append", metavar="COL",
+                     help="guardrail metric, outside the family, tested for non-inferiority (repeatable)")
+    ana.add_argument("--guardrail-margin", type=float, default=0.02,
+                     help="non-inferiority margin as a relative lift (default 0.02, i.e. 2 %%)")
+    ana.add_argument("--format", choices=("json", "md", "html"), default="json", help="output format (default json)")
+    ana.set_defaults(func=_cmd_experiments_analyze)
     return parser
 
 

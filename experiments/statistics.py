@@ -1,0 +1,195 @@
+"""Sufficient statistics per arm and the mean and variance each metric type derives from them.
+
+Everything here is vectorised: every field may be a scalar or a numpy array (one entry per arm ×
+metric × slice), so thousands of arms are summarised in one pass. Sums add, so statistics
+aggregated per day or per segment can be re-aggregated without touching unit rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+MetricType = Literal["proportion", "mean", "ratio"]
+METRIC_TYPES: tuple[str, ...] = ("proportion", "mean", "ratio")
+
+# Reasons a comparison row is (partly) undefined; "" means the row is fine.
+OK = ""
+NO_UNITS = "no_units"  # an arm has no units
+TOO_FEW_UNITS = "too_few_units"  # an arm has one unit: no sample variance
+ZERO_DENOMINATOR = "zero_denominator"  # a ratio metric's denominator sums to 0 in an arm
+NEGATIVE_VARIANCE = "negative_variance"  # the sums are inconsistent (Σx² < (Σx)²/n beyond rounding)
+ZERO_VARIANCE = "zero_variance"  # both arms constant: the effect is exact, no test is possible
+ZERO_CONTROL_MEAN = "zero_control_mean"  # relative lift undefined (absolute fields stay valid)
+
+
+@dataclass(frozen=True)
+class SampleStats:
+    """Sufficient statistics of one arm (or an array of arms): n, Σx, Σx² and, for ratio or CUPED, Σy, Σy², Σxy.
+
+    For a ratio metric x is the numerator and y the denominator per unit; for CUPED y is the
+    pre-exposure covariate. For a proportion, Σx² may be omitted (it equals Σx for 0/1 values).
+    """
+
+    n: ArrayLike
+    sum_x: ArrayLike
+    sum_x2: ArrayLike | None = None
+    sum_y: ArrayLike | None = None
+    sum_y2: ArrayLike | None = None
+    sum_xy: ArrayLike | None = None
+
+    def __add__(self, other: "SampleStats") -> "SampleStats":
+        """Pool two sets of statistics (sums add), e.g. two days or two segments of one arm."""
+
+        def add(a: ArrayLike | None, b: ArrayLike | None) -> NDArray[np.float64] | None:
+            if a is None or b is None:
+                return None
+            return np.asarray(a, dtype=float) + np.asarray(b, dtype=float)
+
+        return SampleStats(
+            n=np.asarray(self.n, dtype=float) + np.asarray(other.n, dtype=float),
+            sum_x=np.asarray(self.sum_x, dtype=float) + np.asarray(other.sum_x, dtype=float),
+            sum_x2=add(self.sum_x2, other.sum_x2),
+            sum_y=add(self.sum_y, other.sum_y),
+            sum_y2=add(self.sum_y2, other.sum_y2),
+            sum_xy=add(self.sum_xy, other.sum_xy),
+        )
+
+    @classmethod
+    def from_values(cls, x: ArrayLike, y: ArrayLike | None = None) -> "SampleStats":
+        """Summarise one arm's per-unit values (a convenience for tests and small tables)."""
+        xa = np.asarray(x, dtype=float)
+        if y is None:
+            return cls(n=float(xa.size), sum_x=float(xa.sum()), sum_x2=float((xa * xa).sum()))
+        ya = np.asarray(y, dtype=float)
+        return cls(
+            n=float(xa.size), sum_x=float(xa.sum()), sum_x2=float((xa * xa).sum()),
+            sum_y=float(ya.sum()), sum_y2=float((ya * ya).sum()), sum_xy=float((xa * ya).sum()),
+        )
+
+
+@dataclass(frozen=True)
+class ArmMoments:
+    """Per-arm estimate and per-unit variance: Var(mean) ≈ variance / n. ``reason`` marks unusable arms."""
+
+    n: NDArray[np.float64]
+    mean: NDArray[np.float64]
+    variance: NDArray[np.float64]
+    reason: NDArray[np.object_]
+
+
+def _arr(value: ArrayLike | None, name: str) -> NDArray[np.float64]:
+    """Coerce a statistic to a float array, naming the field when it is missing."""
+    if value is None:
+        raise ValueError(f"SampleStats.{name} is required for this metric type")
+    return np.asarray(value, dtype=float)
+
+
+def _centered(sum_a: NDArray, sum_b: NDArray, sum_ab: NDArray, n: NDArray) -> NDArray[np.float64]:
+    """Centred cross-product Σ(a−ā)(b−b̄) = Σab − ΣaΣb/n (0 where n is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n > 0, sum_ab - sum_a * sum_b / np.where(n > 0, n, 1.0), 0.0)
+
+
+def _clean_variance(raw: NDArray, scale: NDArray, reason: NDArray[np.object_]) -> NDArray[np.float64]:
+    """Clip rounding-level negative variances to 0; flag the ones too negative to be rounding."""
+    tol = 1e-9 * np.maximum(np.abs(scale), 1e-300)
+    bad = raw < -tol
+    reason[(reason == OK) & bad] = NEGATIVE_VARIANCE
+    return np.where(raw < 0, 0.0, raw)
+
+
+def _base_reason(n: NDArray) -> NDArray[np.object_]:
+    """Reasons that depend on the unit count alone."""
+    reason = np.full(n.shape, OK, dtype=object)
+    reason[n < 2] = TOO_FEW_UNITS
+    reason[n <= 0] = NO_UNITS
+    return reason
+
+
+def moments(stats: SampleStats, metric_type: MetricType) -> ArmMoments:
+    """Mean and per-unit variance (sample variance, n−1) of an arm; for ratios the delta-method variance.
+
+    Ratio R = Σx/Σy: Var(R̂) ≈ (s²ₓ − 2R·sₓᵧ + R²·s²ᵧ) / (n·ȳ²), the first-order Taylor expansion of
+    x̄/ȳ around the true means, which is what makes per-user clicks / per-user deliveries valid when
+    the randomisation unit is the user.
+    """
+    if metric_type not in METRIC_TYPES:
+        raise ValueError(f"metric_type must be one of {', '.join(METRIC_TYPES)}, not {metric_type!r}")
+    n = _arr(stats.n, "n")
+    sx = _arr(stats.sum_x, "sum_x")
+    n, sx = np.broadcast_arrays(n, sx)
+    reason = _base_reason(n)
+    safe_n = np.where(n > 0, n, 1.0)
+    dof = np.where(n > 1, n - 1.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric_type == "ratio":
+            sy = _arr(stats.sum_y, "sum_y")
+            syy = _arr(stats.sum_y2, "sum_y2")
+            sxy = _arr(stats.sum_xy, "sum_xy")
+            sxx = _arr(stats.sum_x2, "sum_x2")
+            zero_den = (n > 0) & (sy == 0)
+            reason[(reason == OK) & zero_den] = ZERO_DENOMINATOR
+            vx = _clean_variance(_centered(sx, sx, sxx, n), sxx, reason) / dof
+            vy = _clean_variance(_centered(sy, sy, syy, n), syy, reason) / dof
+            cxy = _centered(sx, sy, sxy, n) / dof
+            ybar = sy / safe_n
+            ratio = np.where(sy != 0, sx / np.where(sy != 0, sy, 1.0), np.nan)
+            var = (vx - 2.0 * ratio * cxy + ratio * ratio * vy) / (ybar * ybar)
+            var = np.where(np.isfinite(var) & (var < 0), 0.0, var)
+            mean = ratio
+        else:
+            sxx = sx if (metric_type == "proportion" and stats.sum_x2 is None) else _arr(stats.sum_x2, "sum_x2")
+            var = _clean_variance(_centered(sx, sx, sxx, n), sxx, reason) / dof
+            mean = np.where(n > 0, sx / safe_n, np.nan)
+    var = np.where(n < 2, np.nan, var)
+    return ArmMoments(n=n.astype(float), mean=mean, variance=var, reason=reason)
+
+
+def cuped_moments(
+    control: SampleStats, treatment: SampleStats
+) -> tuple[ArmMoments, ArmMoments, NDArray[np.float64], NDArray[np.float64]]:
+    """CUPED-adjusted arm moments with θ pooled over arms; returns (control, treatment, θ, variance reduction).
+
+    θ = Σ_arms Σ(x−x̄)(y−ȳ) / Σ_arms Σ(y−ȳ)², the pooled within-arm slope of the metric x on the
+    pre-exposure covariate y (the ANCOVA common slope; unaffected by the treatment's shift of x̄).
+    Adjusted mean of an arm: x̄ − θ(ȳ − ȳ_all), with ȳ_all the covariate mean over both arms, so the
+    absolute effect is Δx̄ − θΔȳ. Per-unit variance: s²ₓ − 2θsₓᵧ + θ²s²ᵧ. Where that would make the
+    effect's variance larger than unadjusted (chance imbalance with a useless covariate), the row
+    falls back to θ = 0: an adjusted interval is never wider than the unadjusted one.
+    """
+    raw_c, raw_t = moments(control, "mean"), moments(treatment, "mean")
+    parts = []
+    for s in (control, treatment):
+        n = _arr(s.n, "n")
+        sx, sxx = _arr(s.sum_x, "sum_x"), _arr(s.sum_x2, "sum_x2")
+        sy, syy, sxy = _arr(s.sum_y, "sum_y"), _arr(s.sum_y2, "sum_y2"), _arr(s.sum_xy, "sum_xy")
+        parts.append((n, sx, sy, np.maximum(_centered(sy, sy, syy, n), 0.0), _centered(sx, sy, sxy, n)))
+    (nc, sxc, syc, cyy_c, cxy_c), (nt, sxt, syt, cyy_t, cxy_t) = parts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pooled_yy = cyy_c + cyy_t
+        theta = np.where(pooled_yy > 0, (cxy_c + cxy_t) / np.where(pooled_yy > 0, pooled_yy, 1.0), 0.0)
+        ybar_all = (syc + syt) / np.where(nc + nt > 0, nc + nt, 1.0)
+
+        def adjust(raw: ArmMoments, n, sy, cyy, cxy) -> tuple[NDArray, NDArray]:
+            dof = np.where(n > 1, n - 1.0, 1.0)
+            ybar = sy / np.where(n > 0, n, 1.0)
+            mean = raw.mean - theta * (ybar - ybar_all)
+            var = raw.variance - 2.0 * theta * cxy / dof + theta * theta * cyy / dof
+            return mean, np.maximum(var, 0.0)
+
+        mc, vc = adjust(raw_c, nc, syc, cyy_c, cxy_c)
+        mt, vt = adjust(raw_t, nt, syt, cyy_t, cxy_t)
+        unadjusted = raw_c.variance / nc + raw_t.variance / nt
+        adjusted = vc / nc + vt / nt
+        worse = ~(adjusted < unadjusted)  # also true where either is NaN
+        theta = np.where(worse, 0.0, theta)
+        mc, mt = np.where(worse, raw_c.mean, mc), np.where(worse, raw_t.mean, mt)
+        vc, vt = np.where(worse, raw_c.variance, vc), np.where(worse, raw_t.variance, vt)
+        reduction = np.where(worse | ~(unadjusted > 0), 0.0, 1.0 - adjusted / np.where(unadjusted > 0, unadjusted, 1.0))
+    adj_c = ArmMoments(n=raw_c.n, mean=mc, variance=vc, reason=raw_c.reason)
+    adj_t = ArmMoments(n=raw_t.n, mean=mt, variance=vt, reason=raw_t.reason)
+    return adj_c, adj_t, theta, reduction
