@@ -96,6 +96,22 @@ def _nan_where(mask: NDArray[np.bool_], *arrays: Array) -> list[Array]:
     return [np.where(mask, np.nan, a) for a in arrays]
 
 
+def _cuped_or_raw(raw_c: ArmMoments, raw_t: ArmMoments, adj_c: ArmMoments, adj_t: ArmMoments, theta: Array,
+                  reduction: Array, alpha: float) -> tuple[ArmMoments, ArmMoments, Array, Array]:
+    """Keep the CUPED moments only where they narrow the absolute interval (t quantile included); else θ = 0."""
+    def width(c: ArmMoments, t: ArmMoments) -> Array:
+        effect = frequentist.absolute_effect(c, t)
+        return frequentist.t_quantile(alpha, effect.df) * effect.se
+
+    keep = width(adj_c, adj_t) < width(raw_c, raw_t)  # False where either is undefined
+
+    def pick(adj: ArmMoments, raw: ArmMoments) -> ArmMoments:
+        return ArmMoments(raw.n, np.where(keep, adj.mean, raw.mean), np.where(keep, adj.variance, raw.variance),
+                          raw.reason)
+
+    return pick(adj_c, raw_c), pick(adj_t, raw_t), np.where(keep, theta, 0.0), np.where(keep, reduction, 0.0)
+
+
 def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean", *, alpha: float = 0.05,
             cuped: bool = False, sequential: bool = False, n_star: float = seq.DEFAULT_N_STAR,
             bayesian: bool = False, prior: Prior | None = None) -> ComparisonResult:
@@ -117,10 +133,10 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
     raw_c, raw_t = moments(control, metric_type), moments(treatment, metric_type)
     shape = np.broadcast_shapes(raw_c.n.shape, raw_t.n.shape)
     theta = reduction = None
+    arm_c, arm_t = raw_c, raw_t
     if cuped:
-        arm_c, arm_t, theta, reduction = cuped_moments(control, treatment)
-    else:
-        arm_c, arm_t = raw_c, raw_t
+        arm_c, arm_t, theta, reduction = _cuped_or_raw(raw_c, raw_t, *cuped_moments(control, treatment, metric_type),
+                                                       alpha)
     arm_c = ArmMoments(*(np.broadcast_to(a, shape) for a in (arm_c.n, arm_c.mean, arm_c.variance, arm_c.reason)))
     arm_t = ArmMoments(*(np.broadcast_to(a, shape) for a in (arm_t.n, arm_t.mean, arm_t.variance, arm_t.reason)))
 

@@ -150,25 +150,26 @@ def moments(stats: SampleStats, metric_type: MetricType) -> ArmMoments:
 
 
 def cuped_moments(
-    control: SampleStats, treatment: SampleStats
+    control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean"
 ) -> tuple[ArmMoments, ArmMoments, NDArray[np.float64], NDArray[np.float64]]:
     """CUPED-adjusted arm moments with θ pooled over arms; returns (control, treatment, θ, variance reduction).
 
     θ = Σ_arms Σ(x−x̄)(y−ȳ) / Σ_arms Σ(y−ȳ)², the pooled within-arm slope of the metric x on the
     pre-exposure covariate y (the ANCOVA common slope; unaffected by the treatment's shift of x̄).
     Adjusted mean of an arm: x̄ − θ(ȳ − ȳ_all), with ȳ_all the covariate mean over both arms, so the
-    absolute effect is Δx̄ − θΔȳ. Per-unit variance: s²ₓ − 2θsₓᵧ + θ²s²ᵧ. Where that would make the
-    effect's variance larger than unadjusted (chance imbalance with a useless covariate), the row
-    falls back to θ = 0: an adjusted interval is never wider than the unadjusted one.
+    absolute effect is Δx̄ − θΔȳ. Per-unit variance: s²ₓ − 2θsₓᵧ + θ²s²ᵧ. (``compare`` falls back to
+    the unadjusted moments wherever adjustment would not narrow the interval.) The variance reduction
+    is 1 − Var_adjusted(Δ) / Var_unadjusted(Δ).
     """
-    raw_c, raw_t = moments(control, "mean"), moments(treatment, "mean")
+    if metric_type == "ratio":
+        raise ValueError("CUPED is available for proportion and mean metrics, not ratio metrics")
+    raw_c, raw_t = moments(control, metric_type), moments(treatment, metric_type)
     parts = []
     for s in (control, treatment):
-        n = _arr(s.n, "n")
-        sx, sxx = _arr(s.sum_x, "sum_x"), _arr(s.sum_x2, "sum_x2")
+        n, sx = _arr(s.n, "n"), _arr(s.sum_x, "sum_x")
         sy, syy, sxy = _arr(s.sum_y, "sum_y"), _arr(s.sum_y2, "sum_y2"), _arr(s.sum_xy, "sum_xy")
-        parts.append((n, sx, sy, np.maximum(_centered(sy, sy, syy, n), 0.0), _centered(sx, sy, sxy, n)))
-    (nc, sxc, syc, cyy_c, cxy_c), (nt, sxt, syt, cyy_t, cxy_t) = parts
+        parts.append((n, sy, np.maximum(_centered(sy, sy, syy, n), 0.0), _centered(sx, sy, sxy, n)))
+    (nc, syc, cyy_c, cxy_c), (nt, syt, cyy_t, cxy_t) = parts
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled_yy = cyy_c + cyy_t
         theta = np.where(pooled_yy > 0, (cxy_c + cxy_t) / np.where(pooled_yy > 0, pooled_yy, 1.0), 0.0)
@@ -185,11 +186,7 @@ def cuped_moments(
         mt, vt = adjust(raw_t, nt, syt, cyy_t, cxy_t)
         unadjusted = raw_c.variance / nc + raw_t.variance / nt
         adjusted = vc / nc + vt / nt
-        worse = ~(adjusted < unadjusted)  # also true where either is NaN
-        theta = np.where(worse, 0.0, theta)
-        mc, mt = np.where(worse, raw_c.mean, mc), np.where(worse, raw_t.mean, mt)
-        vc, vt = np.where(worse, raw_c.variance, vc), np.where(worse, raw_t.variance, vt)
-        reduction = np.where(worse | ~(unadjusted > 0), 0.0, 1.0 - adjusted / np.where(unadjusted > 0, unadjusted, 1.0))
+        reduction = 1.0 - adjusted / unadjusted
     adj_c = ArmMoments(n=raw_c.n, mean=mc, variance=vc, reason=raw_c.reason)
     adj_t = ArmMoments(n=raw_t.n, mean=mt, variance=vt, reason=raw_t.reason)
     return adj_c, adj_t, theta, reduction

@@ -126,6 +126,7 @@ def test_incremental_builds_equal_a_full_refresh(settings, tmp_path):
     incremental = build(settings)
     assert incremental.success, incremental.reason
     tables = {"fct_messages": "message_id", "fct_funnel_daily": "ALL", "dim_users": "user_id",
+              "fct_experiment_units": "experiment_id, unit_id",
               "fct_experiment_stats": "ALL", "fct_metric_timeseries": "ALL"}
     after_increments = {name: _table(settings, name, order) for name, order in tables.items()}
     assert after_increments["fct_messages"].height > 0

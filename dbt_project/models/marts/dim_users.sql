@@ -66,18 +66,36 @@ user_totals as (
     select user_id, sum(clicks) as clicks from clicks_by_hour group by user_id
 ),
 
-scored as (
-    -- posterior click share per hour: (own clicks + k × segment share) / (own total + k)
-    select
-        users.user_id,
-        segment_profile.local_hour,
-        (coalesce(own.clicks, 0) + {{ var('best_hour_prior_clicks') }} * segment_profile.share)
-            / (coalesce(user_totals.clicks, 0) + {{ var('best_hour_prior_clicks') }}) as score
+segment_best as (
+    select segment, local_hour, share
+    from segment_profile
+    qualify row_number() over (partition by segment order by share desc, local_hour) = 1
+),
+
+candidates as (
+    -- the posterior (own clicks at h + k × segment share at h) / (own total + k) has a constant
+    -- denominator per user, so its best hour is either one the user clicked at or the segment's best
+    select own.user_id, own.local_hour
+    from clicks_by_hour as own
+    union
+    select users.user_id, segment_best.local_hour
     from users
-    inner join segment_profile on users.segment = segment_profile.segment
+    inner join segment_best on users.segment = segment_best.segment
+),
+
+scored as (
+    select
+        candidates.user_id,
+        candidates.local_hour,
+        (coalesce(own.clicks, 0) + {{ var('best_hour_prior_clicks') }} * coalesce(segment_profile.share, 0))
+            / (coalesce(user_totals.clicks, 0) + {{ var('best_hour_prior_clicks') }}) as score
+    from candidates
+    inner join users on candidates.user_id = users.user_id
+    left join segment_profile
+        on users.segment = segment_profile.segment and candidates.local_hour = segment_profile.local_hour
     left join clicks_by_hour as own
-        on own.user_id = users.user_id and own.local_hour = segment_profile.local_hour
-    left join user_totals on user_totals.user_id = users.user_id
+        on own.user_id = candidates.user_id and own.local_hour = candidates.local_hour
+    left join user_totals on user_totals.user_id = candidates.user_id
 ),
 
 best_hour as (

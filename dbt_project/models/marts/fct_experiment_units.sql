@@ -1,9 +1,41 @@
+-- depends_on: {{ ref('stg_messaging__sends') }}
+-- depends_on: {{ ref('stg_messaging__deliveries') }}
+-- depends_on: {{ ref('stg_messaging__clicks') }}
+-- depends_on: {{ ref('stg_messaging__dwells') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['experiment_id', 'unit_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 {#- One row per experiment × unit (the randomisation unit is the user): its arm, first exposure (its
     first assignment), outcomes inside the metric window after exposure, and pre-exposure
     covariates for CUPED over the lookback before it. A unit assigned to two arms is kept, flagged
-    and left out of the statistics. -#}
-with assignments as (
+    and left out of the statistics. Incremental like fct_messages: every unit whose user was touched
+    by an event ingested since the previous build is recomputed. -#}
+with
+
+{% if is_incremental() %}
+watermark as (
+    select max(ingested_through) as since from {{ this }}
+),
+
+affected_users as (
+    {{ users_touched_since('(select since from watermark)') }}
+),
+{% endif %}
+
+ingested_through as (
+    {{ raw_ingested_through() }}
+),
+
+assignments as (
     select * from {{ ref('stg_messaging__assignments') }}
+    {% if is_incremental() %}
+    where unit_id in (select user_id from affected_users)
+    {% endif %}
 ),
 
 units as (
@@ -40,10 +72,16 @@ exposed as (
 
 messages as (
     select * from {{ ref('fct_messages') }}
+    {% if is_incremental() %}
+    where user_id in (select unit_id from exposed)
+    {% endif %}
 ),
 
 conversions as (
     select * from {{ ref('stg_messaging__conversions') }}
+    {% if is_incremental() %}
+    where user_id in (select unit_id from exposed)
+    {% endif %}
 ),
 
 message_outcomes as (
@@ -126,7 +164,8 @@ final as (
         coalesce(conversion_outcomes.pre_conversions, 0) as pre_conversions,
         coalesce(conversion_outcomes.pre_revenue, 0) as pre_revenue,
         coalesce(pre_clicks.pre_messages_clicked, 0) as pre_messages_clicked,
-        coalesce(pre_clicks.pre_messages_delivered, 0) as pre_messages_delivered
+        coalesce(pre_clicks.pre_messages_delivered, 0) as pre_messages_delivered,
+        (select ingested_through from ingested_through) as ingested_through
     from exposed
     left join message_outcomes
         on exposed.experiment_id = message_outcomes.experiment_id and exposed.unit_id = message_outcomes.unit_id

@@ -2,6 +2,7 @@
 -- depends_on: {{ ref('stg_messaging__clicks') }}
 -- depends_on: {{ ref('stg_messaging__dwells') }}
 -- depends_on: {{ ref('stg_messaging__conversions') }}
+-- depends_on: {{ ref('stg_messaging__assignments') }}
 {{
     config(
         materialized='incremental',
@@ -24,42 +25,13 @@ watermark as (
     select max(ingested_through) as since from {{ this }}
 ),
 
-new_events as (
-    select user_id, message_id from {{ ref('stg_messaging__sends') }} where ingested_at > (select since from watermark)
-    union all
-    select user_id, message_id from {{ ref('stg_messaging__deliveries') }} where ingested_at > (select since from watermark)
-    union all
-    select user_id, message_id from {{ ref('stg_messaging__clicks') }} where ingested_at > (select since from watermark)
-    union all
-    select user_id, message_id from {{ ref('stg_messaging__dwells') }} where ingested_at > (select since from watermark)
-    union all
-    select user_id, cast(null as {{ dbt.type_string() }}) from {{ ref('stg_messaging__conversions') }} where ingested_at > (select since from watermark)
-    union all
-    select user_id, cast(null as {{ dbt.type_string() }}) from {{ source('messaging', 'users') }} where ingested_at > (select since from watermark)
-    union all
-    -- receipts that carry only the provider's id
-    select cast(null as {{ dbt.type_string() }}), s.message_id
-    from {{ ref('stg_messaging__deliveries') }} as d
-    inner join {{ ref('stg_messaging__sends') }} as s on d.message_id is null and d.provider_message_id = s.provider_message_id
-    where d.ingested_at > (select since from watermark)
-),
-
 affected_users as (
-    select distinct coalesce(e.user_id, s.user_id) as user_id
-    from new_events as e
-    left join {{ ref('stg_messaging__sends') }} as s on e.user_id is null and e.message_id = s.message_id
+    {{ users_touched_since('(select since from watermark)') }}
 ),
 {% endif %}
 
 ingested_through as (
-    select max(ingested_at) as ingested_through from (
-        select max(ingested_at) as ingested_at from {{ source('messaging', 'sends') }}
-        union all select max(ingested_at) from {{ source('messaging', 'deliveries') }}
-        union all select max(ingested_at) from {{ source('messaging', 'clicks') }}
-        union all select max(ingested_at) from {{ source('messaging', 'dwells') }}
-        union all select max(ingested_at) from {{ source('messaging', 'conversions') }}
-        union all select max(ingested_at) from {{ source('messaging', 'users') }}
-    ) as latest
+    {{ raw_ingested_through() }}
 ),
 
 sends as (
