@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nudgelab.audit import AuditResult, audit_marts
 from warehouse.connections import connect_build
-from warehouse.publish import publish
+from warehouse.publish import publish, set_build_audited
 from warehouse.settings import Settings
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -96,6 +96,11 @@ def build(
     if not settings.warehouse_path.exists():
         return BuildResult(False, f"no warehouse at {settings.warehouse_path}: run `nudgelab ingest` first")
     timings: dict[str, float] = {}
+    conn = connect_build(settings)
+    try:  # from here until the audit passes, the build database is not publishable
+        set_build_audited(conn, False)
+    finally:
+        conn.close()
     start = time.perf_counter()
     args = ["build"] + (["--full-refresh"] if full_refresh else []) + (["--select", select] if select else [])
     code, failures = run_dbt(settings, args, echo)
@@ -109,6 +114,8 @@ def build(
     conn = connect_build(settings)
     try:
         audit = audit_marts(conn)
+        if audit.success:
+            set_build_audited(conn, True)
     finally:
         conn.close()
     timings["audit"] = time.perf_counter() - start

@@ -71,3 +71,30 @@ def _prune(folder: Path, keep_name: str) -> None:
             old.unlink(missing_ok=True)
     for stale in folder.glob("*.partial"):
         stale.unlink(missing_ok=True)
+
+
+STATE_DDL = (
+    "CREATE TABLE IF NOT EXISTS meta.build_state (singleton BOOLEAN PRIMARY KEY DEFAULT TRUE, "
+    "audited BOOLEAN NOT NULL, changed_at TIMESTAMPTZ NOT NULL)"
+)
+
+
+def set_build_audited(conn: duckdb.DuckDBPyConnection, audited: bool) -> None:
+    """Record whether the build database holds an audited build (false while a build is under way
+    or after one failed). Jobs that add results publish only an audited build."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    conn.execute(STATE_DDL)
+    conn.execute(
+        "INSERT INTO meta.build_state VALUES (TRUE, ?, now()) "
+        "ON CONFLICT (singleton) DO UPDATE SET audited = excluded.audited, changed_at = excluded.changed_at",
+        [audited],
+    )
+
+
+def build_is_audited(conn: duckdb.DuckDBPyConnection) -> bool:
+    """True when the build database's marts passed their audit (and so match what was published)."""
+    try:
+        row = conn.execute("SELECT audited FROM meta.build_state").fetchone()
+    except duckdb.CatalogException:
+        return False
+    return bool(row and row[0])
