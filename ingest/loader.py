@@ -30,7 +30,7 @@ from ingest.normalise import hash_context_sql, lit, q, typed_select_sql
 from ingest.readers import jsonl
 from ingest.readers.base import ReaderError
 from ingest.schema import ensure_raw_schema
-from ingest.stage import LINE_SQL, ORD_SQL, STAGE, stage_csv, stage_parquet, stage_records
+from ingest.stage import INPUT_NAMES, LINE_SQL, ORD_SQL, STAGE, TYPE_MARKER, stage_csv, stage_parquet, stage_records
 
 FAULT_ENV = "NUDGELAB_FAULT"  # test hook: "after_land" kills the process before the batch commits
 RAW_KEEP = 65_536  # quarantine keeps this much of a rejected record
@@ -189,6 +189,7 @@ def _join_receipts_to_sends(conn: duckdb.DuckDBPyConnection, typed: str) -> None
 
 
 def _raw_record_sql(present: set[str]) -> str:
+    present = present & INPUT_NAMES
     if not present:
         return "s._raw"
     packed = ", ".join(f"{q(c)} := s.{q(c)}" for c in sorted(present))
@@ -230,15 +231,16 @@ def _land_type(conn, spec: EventType, typed: str, batch_id: str, source: str, pr
         f"INSERT INTO {spec.table} ({', '.join(q(c) for c in columns)}) SELECT {select} FROM {typed} t "
         f"WHERE t._reasons IS NULL AND NOT t._dup"
     )
-    conn.execute(
-        f"""
-        INSERT INTO raw.quarantine
-        SELECT {lit(batch_id)}, {lit(source)}, t._line, {lit(spec.name)}, {_raw_record_sql(present)}, t._reasons, now()
-        FROM {typed} t JOIN {STAGE} s ON {ORD_SQL} = t._ord
-        WHERE t._reasons IS NOT NULL
-        """
-    )
     read, quarantined = conn.execute(f"SELECT count(*), count(_reasons) FROM {typed}").fetchone()
+    if quarantined:  # the join back to the staged text is only worth making for rejected rows
+        conn.execute(
+            f"""
+            INSERT INTO raw.quarantine
+            SELECT {lit(batch_id)}, {lit(source)}, t._line, {lit(spec.name)}, {_raw_record_sql(present)}, t._reasons, now()
+            FROM {typed} t JOIN {STAGE} s ON {ORD_SQL} = t._ord
+            WHERE t._reasons IS NOT NULL
+            """
+        )
     return {
         "rows_read": read,
         "loaded": read - quarantined - duplicates,
@@ -310,7 +312,10 @@ def ingest_file(
     hash_tables = _build_hash_tables(conn, present, key)
     conn.execute("BEGIN TRANSACTION")
     try:
-        kinds = [row[0] for row in conn.execute(f"SELECT DISTINCT _type FROM {STAGE} WHERE _type IS NOT NULL").fetchall()]
+        if chosen in ("csv", "parquet") and TYPE_MARKER not in present and default_type:
+            kinds = [default_type]  # one type for the whole file: no need to scan for others
+        else:
+            kinds = [r[0] for r in conn.execute(f"SELECT DISTINCT _type FROM {STAGE} WHERE _type IS NOT NULL").fetchall()]
         # sends first, so that receipts in the same file can find their provider ids
         for kind in sorted((k for k in kinds if k in EVENT_TYPES), key=lambda k: (k != "sends", k)):
             spec = EVENT_TYPES[kind]

@@ -26,6 +26,7 @@ STAGE = "stage"
 META = ("_ord", "_line", "_raw", "_type", "_reason", "_extra")
 INPUT_NAMES: frozenset[str] = frozenset(f.input_name for t in EVENT_TYPES.values() for f in t.input_fields)
 TYPE_COLUMN = "event_type"
+TYPE_MARKER = "_type_column"  # in the returned names when the file says each record's type
 # CSV stages leave _ord/_line empty for well-formed records (a window over millions of rows costs
 # as much as reading them); their insertion order, DuckDB's rowid, gives both: see ORD_SQL.
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -138,7 +139,7 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str | N
             """
         )
     count = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
-    return count, present
+    return count, present | ({TYPE_MARKER} if TYPE_COLUMN in columns else set())
 
 
 def stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str | None) -> tuple[int, set[str]]:
@@ -169,7 +170,7 @@ def stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str
         f"{', ' + selected if selected else ''} FROM read_parquet({lit(str(path))}, file_row_number=true)"
     )
     count = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
-    return count, present
+    return count, present | ({TYPE_MARKER} if type_src else set())
 
 
 def stage_records(
