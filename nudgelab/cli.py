@@ -117,6 +117,39 @@ def _cmd_experiments_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_experiments_report(args: argparse.Namespace) -> int:
+    from experiments.warehouse_report import known_experiments, write_results
+    from warehouse.connections import connect_build
+    from warehouse.publish import build_is_audited, publish
+
+    if args.experiment_id and args.all:
+        raise CliError("give an EXPERIMENT_ID or --all, not both")
+    settings = load_settings()
+    not_audited = "the build database holds no audited build: run `nudgelab build`"
+    if not settings.warehouse_path.exists():
+        raise CliError(not_audited)
+    conn = connect_build(settings)
+    try:
+        if not build_is_audited(conn):
+            raise CliError(not_audited)
+        known = known_experiments(conn)
+        if args.experiment_id and args.experiment_id not in known:
+            raise CliError(f"unknown experiment {args.experiment_id!r} (known: {', '.join(known) or 'none'})")
+        summary = write_results(conn, settings, [args.experiment_id] if args.experiment_id else None)
+    finally:
+        conn.close()
+    snapshot = publish(settings)
+    if args.json:
+        print(json.dumps({**summary.as_dict(), "snapshot": str(snapshot)}, indent=2))
+        return 0
+    for exp in summary.experiments:
+        print(f"{exp.experiment_id} (SRM {exp.srm_status}): {exp.verdict}")
+        print(f"  report: {exp.html_path} · {exp.markdown_path}")
+    print(f"wrote {summary.result_rows:,} rows to experiments.results ({len(summary.experiments)} experiment{'' if len(summary.experiments) == 1 else 's'}); "
+          f"published {snapshot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nudgelab",
@@ -197,6 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="non-inferiority margin as a relative lift (default 0.02, i.e. 2 %%)")
     ana.add_argument("--format", choices=("json", "md", "html"), default="json", help="output format (default json)")
     ana.set_defaults(func=_cmd_experiments_analyze)
+
+    rep = exp_sub.add_parser(
+        "report",
+        help="analyse the warehouse's experiments: experiments.results and a report per experiment",
+        description="Reads the audited build's marts.fct_experiment_stats, writes experiments.results (one row per "
+        "experiment x variant x metric x analysis x dimension value) and NUDGELAB_HOME/reports/<experiment>.html "
+        "and .md (verdict, sample ratio, metric tables, forest plot, confidence sequence over days, breakdowns, "
+        "power so far, guardrails), then publishes the build so readers see the results. Refuses (exit 2) when "
+        "the build database holds no audited build.",
+    )
+    rep.add_argument("experiment_id", nargs="?", metavar="EXPERIMENT_ID", help="one experiment (default: all)")
+    rep.add_argument("--all", action="store_true", help="every experiment in the marts (the default)")
+    rep.add_argument("--json", action="store_true", help="print a JSON summary instead of lines")
+    rep.set_defaults(func=_cmd_experiments_report)
     return parser
 
 

@@ -1,8 +1,9 @@
-"""The pipeline: build the marts with dbt, audit them, and publish a snapshot only if all passed.
+"""The pipeline: build the marts with dbt, audit them, add results, and publish a snapshot.
 
 ``build`` is write-audit-publish: dbt builds into the build database (its tests run as part of
-``dbt build``), the mart expectations run on the result, and only then is a new read-only
-snapshot published. A failure names the failing test and leaves the previous snapshot in place.
+``dbt build``), the mart expectations run on the result, the experiment results (and later the
+anomaly alerts) are computed from the audited marts, and only then is a new read-only snapshot
+published. A failure names the failing test and leaves the previous snapshot in place.
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def _node_names(manifest_path: Path) -> dict[str, str]:
     return names
 
 
+def _result_jobs() -> list[tuple[str, Callable]]:
+    """Jobs that add results to an audited build before it is published (each idempotent)."""
+    from experiments.warehouse_report import write_results
+
+    return [("experiments", write_results)]
+
+
 def build(
     settings: Settings,
     *,
@@ -114,14 +122,17 @@ def build(
     conn = connect_build(settings)
     try:
         audit = audit_marts(conn)
-        if audit.success:
-            set_build_audited(conn, True)
+        timings["audit"] = time.perf_counter() - start
+        if not audit.success:
+            return BuildResult(False, f"mart expectation failed: {audit.first_failure()}; the previous snapshot is unchanged",
+                               audit=audit, seconds=timings)
+        set_build_audited(conn, True)
+        for name, job in _result_jobs():
+            start = time.perf_counter()
+            job(conn, settings)
+            timings[name] = time.perf_counter() - start
     finally:
         conn.close()
-    timings["audit"] = time.perf_counter() - start
-    if not audit.success:
-        return BuildResult(False, f"mart expectation failed: {audit.first_failure()}; the previous snapshot is unchanged",
-                           audit=audit, seconds=timings)
     start = time.perf_counter()
     snapshot = publish(settings)
     timings["publish"] = time.perf_counter() - start
