@@ -21,7 +21,8 @@ from experiments import frequentist
 from experiments import sequential as seq
 from experiments.bayesian import Prior
 from experiments.statistics import (
-    METRIC_TYPES, OK, ZERO_CONTROL_MEAN, ZERO_VARIANCE, ArmMoments, MetricType, SampleStats, cuped_moments, moments,
+    METRIC_TYPES, OK, ZERO_CONTROL_MEAN, ZERO_RELATIVE_VARIANCE, ZERO_VARIANCE, ArmMoments, MetricType, SampleStats,
+    cuped_moments, moments,
 )
 
 Array = NDArray[np.float64]
@@ -155,10 +156,13 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
     abs_low, abs_high = frequentist.interval(absolute, alpha)
     rel_low, rel_high = frequentist.interval(relative, alpha)
     abs_p, rel_p = frequentist.p_value(absolute), frequentist.p_value(relative)
+    zero_rel = (reason == OK) & ~(np.asarray(relative.se) > 0)
+    reason[zero_rel] = ZERO_RELATIVE_VARIANCE
+    bad_rel = bad_rel | zero_rel
     abs_se, abs_low, abs_high, abs_p, df = _nan_where(bad_all, absolute.se, abs_low, abs_high, abs_p, absolute.df)
     rel_se, rel_low, rel_high, rel_p = _nan_where(bad_rel, relative.se, rel_low, rel_high, rel_p)
     abs_est = np.where(bad_mean, np.nan, absolute.estimate)
-    rel_est = np.where(bad_rel & (reason != ZERO_VARIANCE), np.nan, relative.estimate)
+    rel_est = np.where(bad_rel & (reason != ZERO_VARIANCE) & (reason != ZERO_RELATIVE_VARIANCE), np.nan, relative.estimate)
 
     extra: dict[str, Array] = {}
     if cuped:

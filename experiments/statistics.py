@@ -24,6 +24,9 @@ ZERO_DENOMINATOR = "zero_denominator"  # a ratio metric's denominator sums to 0 
 NEGATIVE_VARIANCE = "negative_variance"  # the sums are inconsistent (Σx² < (Σx)²/n beyond rounding)
 ZERO_VARIANCE = "zero_variance"  # both arms constant: the effect is exact, no test is possible
 ZERO_CONTROL_MEAN = "zero_control_mean"  # relative lift undefined (absolute fields stay valid)
+# the delta method gives the lift no spread (a constant treatment arm at 0): the relative interval
+# and p-value are undefined; the absolute fields stay valid
+ZERO_RELATIVE_VARIANCE = "zero_relative_variance"
 
 
 @dataclass(frozen=True)

@@ -25,3 +25,13 @@ def test_relative_p_value_of_huge_effect_is_positive():
 def test_sequential_p_value_of_huge_effect_is_positive():
     r = compare(SampleStats(100_000, 10_000), SampleStats(100_000, 11_500), "proportion", sequential=True)
     assert 0 < r.seq_p_value < 1e-20
+
+
+def test_a_constant_zero_treatment_arm_gives_a_named_reason_not_a_silent_nan():
+    from experiments import SampleStats, compare
+
+    result = compare(SampleStats(1000, 100, 100), SampleStats(1000, 0, 0), "proportion").row(0)
+    assert result["reason"] == "zero_relative_variance"
+    assert result["rel_lift"] == -1.0
+    assert result["rel_ci_low"] is None and result["rel_p_value"] is None
+    assert result["p_value"] is not None and result["p_value"] < 1e-10  # the absolute test still stands
