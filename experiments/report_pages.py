@@ -20,7 +20,10 @@ REASON_TEXT = {
     "zero_denominator": "an arm has no denominator (e.g. no delivered messages)",
     "negative_variance": "the sums are inconsistent", "zero_variance": "both arms are constant",
     "zero_control_mean": "the control's mean is 0, so a relative lift is undefined",
+    "zero_relative_variance": "the treatment arm is constant at 0, so the lift's interval is undefined",
 }
+# reasons that leave the absolute comparison valid: the verdict still judges it
+ABSOLUTE_STILL_VALID = ("zero_control_mean", "zero_relative_variance")
 
 
 def _rows(page: dict[str, Any], *, analysis: str = "fixed", dimension: str = "overall",
@@ -52,7 +55,7 @@ def verdict_line(page: dict[str, Any]) -> str:
     parts = []
     for row in _rows(page, role="primary"):
         v = row["variant"]
-        if row["reason"] and row["reason"] != "zero_control_mean":
+        if row["reason"] and row["reason"] not in ABSOLUTE_STILL_VALID:
             why = REASON_TEXT.get(row["reason"], row["reason"])
             parts.append(f"The {metric} of {v} cannot be compared with {control} yet ({why}).")
             continue

@@ -1,0 +1,166 @@
+"""From the hourly mart to scored series: every slice (each combination of campaign, channel,
+provider, region and carrier, the total included) and every metric, as series × hour matrices.
+
+Slices that carry a region are modelled on their own, in the region's local time. A slice without
+a region gets the *sum* of the expectations of its per-region parts, so its expectation follows
+each region's wall clock (daylight-saving changes of one country do not alarm the total) and
+adjusts to the hour's mix of regions.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from experiments.anomalies.baseline import Params
+from experiments.anomalies.detect import Scored, dispersion, expectations, score_matrix
+
+DIMS = ("campaign_id", "channel", "provider", "region", "carrier")
+COUNTS = ("sent", "delivered", "clicked", "converted")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric: a rate (numerator over denominator) or a count; ``settle_hours`` is how long the
+    cohort of a send hour keeps growing (later receipts, clicks, conversions), so younger hours are
+    not judged yet."""
+
+    name: str
+    kind: str
+    numerator: str
+    denominator: str | None
+    settle_hours: int
+
+
+METRICS = (
+    Metric("delivery_rate", "rate", "delivered", "sent", 24),
+    Metric("click_rate", "rate", "clicked", "delivered", 24),
+    Metric("conversion_rate", "rate", "converted", "delivered", 72),
+    Metric("send_volume", "count", "sent", None, 1),
+)
+
+
+def groupings() -> list[tuple[str, ...]]:
+    """All 32 subsets of the dimensions, coarsest first."""
+    return [g for r in range(len(DIMS) + 1) for g in itertools.combinations(DIMS, r)]
+
+
+@dataclass
+class SliceSet:
+    """All slices: their keys, grouping and count matrices on one hour grid."""
+
+    hours: np.ndarray  # UTC hour stamps (hours since the epoch)
+    keys: pl.DataFrame  # one row per series: grouping (tuple as text), the five dims (null = all), tz
+    grouping_of: list[tuple[str, ...]]
+    counts: dict[str, np.ndarray]  # [S, T] per count column
+    index: dict[tuple, int] = field(default_factory=dict)  # (grouping, values) → series row
+
+    def slice_dims(self, s: int) -> dict[str, str]:
+        row = self.keys.row(s, named=True)
+        return {d: row[d] for d in DIMS if row[d] is not None}
+
+
+def build_slices(frame: pl.DataFrame, region_tz: dict[str, str]) -> SliceSet:
+    """Sum the leaf rows of the mart into every slice (vectorised per grouping)."""
+    hour = (frame["hour_at"].dt.epoch("s") // 3600).to_numpy()
+    h0, h1 = int(hour.min()), int(hour.max())
+    hours = np.arange(h0, h1 + 1, dtype=np.int64)
+    T = hours.size
+    t = hour - h0
+    leaf = frame.select(DIMS)
+    vals = {c: frame[c].cast(pl.Float64).to_numpy() for c in COUNTS}
+    key_frames, gro, counts = [], [], {c: [] for c in COUNTS}
+    offset = 0
+    for g in groupings():
+        if g:
+            ids = leaf.select(pl.struct(list(g)).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
+            n = int(ids.max()) + 1
+            first = pl.DataFrame({"id": ids}).with_row_index("row").group_by("id").agg(pl.col("row").first()).sort("id")
+            keys = leaf[first["row"].to_numpy()].select(list(g))
+        else:
+            ids = np.zeros(len(frame), dtype=np.int64)
+            n = 1
+            keys = pl.DataFrame({"_": [0]}).drop("_")
+        flat = ids * T + t
+        for c in COUNTS:
+            counts[c].append(np.bincount(flat, weights=vals[c], minlength=n * T).reshape(n, T))
+        keys = keys.with_columns([pl.lit(None, dtype=pl.String).alias(d) for d in DIMS if d not in g]).select(DIMS)
+        keys = keys.with_columns(pl.lit("|".join(g)).alias("grouping"))
+        key_frames.append(keys)
+        gro.extend([g] * n)
+        offset += n
+    keys = pl.concat(key_frames).with_row_index("series")
+    keys = keys.with_columns(pl.col("region").replace_strict(region_tz, default="UTC").alias("tz"))
+    out = SliceSet(hours, keys, gro, {c: np.concatenate(v) for c, v in counts.items()})
+    for row in keys.iter_rows(named=True):
+        g = gro[row["series"]]
+        out.index[(g, tuple(row[d] for d in g))] = row["series"]
+    return out
+
+
+def _parent_matrix(ss: SliceSet, g: tuple[str, ...], rows_g: np.ndarray, rows_gr: np.ndarray) -> sp.csr_matrix:
+    """Sparse [S_g, S_{g+region}] summing each per-region slice into its region-less parent."""
+    parent = np.array([ss.index[(g, tuple(ss.keys["" + d][int(r)] for d in g))] for r in rows_gr]) if g else np.full(rows_gr.size, rows_g[0])
+    pos = {int(s): i for i, s in enumerate(rows_g)}
+    pi = np.array([pos[int(p)] for p in parent], dtype=np.int64)
+    return sp.csr_matrix((np.ones(rows_gr.size), (pi, np.arange(rows_gr.size))), shape=(rows_g.size, rows_gr.size))
+
+
+def score_metric(ss: SliceSet, metric: Metric, p: Params) -> Scored:
+    """Score one metric over all slices (expectations for region-less slices summed from their parts)."""
+    if metric.kind == "count":
+        p = replace(p, count_daily_fallback=False)
+    num = ss.counts[metric.numerator].copy()
+    den = ss.counts[metric.denominator].copy() if metric.denominator else None
+    T = ss.hours.size
+    if metric.settle_hours > 0:
+        cut = max(T - metric.settle_hours, 0)
+        num[:, cut:] = np.nan
+        if den is not None:
+            den[:, cut:] = np.nan
+    S = num.shape[0]
+    mu = np.full((S, T), np.nan)
+    var = np.full((S, T), np.nan)
+    gro = ss.grouping_of
+    tz = ss.keys["tz"].to_list()
+    regional = np.array(["region" in g for g in gro])
+    rows = np.nonzero(regional)[0]
+    mu[rows], var[rows] = expectations(metric.kind, num[rows], None if den is None else den[rows], ss.hours,
+                                       [tz[i] for i in rows], p)
+    by_g: dict[tuple, np.ndarray] = {}
+    for i, g in enumerate(gro):
+        by_g.setdefault(g, []).append(i)
+    by_g = {g: np.array(v) for g, v in by_g.items()}
+    for g, rows_g in by_g.items():
+        if "region" in g:
+            continue
+        gr = tuple(d for d in ("campaign_id", "channel", "provider", "region", "carrier") if d in g or d == "region")
+        rows_gr = by_g[gr]
+        A = _parent_matrix(ss, g, rows_g, rows_gr)
+        m_c, v_c = mu[rows_gr], var[rows_gr]
+        known = np.isfinite(m_c)
+        if den is not None:
+            d_c = np.nan_to_num(den[rows_gr])
+            d_known = A @ np.where(known, d_c, 0.0)
+            d_all = A @ d_c
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.where(d_known > 0, d_all / d_known, np.where(d_all > 0, np.nan, 1.0))
+            scale = np.where(d_known >= 0.9 * d_all, scale, np.nan)
+            mu[rows_g] = (A @ np.where(known, m_c, 0.0)) * scale
+            var[rows_g] = (A @ np.where(known, v_c, 0.0)) * scale
+        else:
+            missing = A @ (~known).astype(float)
+            mu[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, m_c, 0.0))
+            var[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, v_c, 0.0))
+    # sparse slices borrow the over-dispersion typical of their grouping
+    phi = dispersion(num, mu, var, p, fallback=np.nan)
+    fallback = np.ones(S)
+    for g, rows_g in by_g.items():
+        vals = phi[rows_g]
+        vals = vals[np.isfinite(vals)]
+        fallback[rows_g] = float(np.median(vals)) if vals.size else 1.0
+    return score_matrix(metric.kind, num, den, ss.hours, tz, p, mu=mu, var=var, dispersion_fallback=fallback)
