@@ -11,7 +11,7 @@ DEMO_DAYS ?= 28
 .PHONY: setup demo test bench clean help
 
 help:
-	@echo "make demo   generate a scenario, ingest it, build and publish the marts (sets up .venv first)"
+	@echo "make demo   generate, ingest, build and publish the marts and experiment reports, list anomaly alerts"
 	@echo "make test   set up and run the test suite"
 	@echo "make bench  benchmarks with ratios against baselines measured in the same run"
 
@@ -27,6 +27,7 @@ demo: setup
 	$(BIN)/nudgelab generate --out $(DEMO_DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS) --seed 7
 	$(BIN)/nudgelab ingest $(DEMO_DATA)
 	$(BIN)/nudgelab build
+	$(BIN)/nudgelab anomalies
 
 test: setup
 	$(BIN)/python -m pytest -q

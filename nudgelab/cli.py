@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     bld.add_argument("--quiet", action="store_true", help="do not echo dbt's per-step lines")
     bld.set_defaults(func=_cmd_build)
 
+    from nudgelab.anomalies_cmd import add_parser as add_anomalies_parser
+
+    add_anomalies_parser(sub)
+
     exp = sub.add_parser("experiments", help="analyse experiments",
                          description="Experiment analysis with the stats engine (sufficient statistics per arm).")
     exp_sub = exp.add_subparsers(dest="experiments_command", metavar="SUBCOMMAND")

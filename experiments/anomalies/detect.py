@@ -1,8 +1,8 @@
 """Scoring: per-point scores, CUSUM alarms on log-likelihood ratios, and the generic ``detect`` API.
 
-Each point gets a log-likelihood ratio for "down" and for "up" (the alternative is a shift of
-``Params.shift`` in log-odds for rates, in log for counts, ``value_shift`` robust s.d. for values),
-divided by the series' over-dispersion. Two one-sided CUSUMs accumulate them across hours, so that a
+Each point gets a log-likelihood ratio for "down" and for "up" against each alternative in
+``Params.shifts`` (log-odds for rates, log for counts; ``value_shift`` robust s.d. for values),
+divided by the series' over-dispersion. One-sided CUSUMs accumulate them across hours, so that a
 slice with 13 messages an hour is alarmed by a shift that persists, a slice with 40,000 by a single
 hour, and a slice with 40 messages by neither a single empty hour nor noise. An alarmed CUSUM run
 becomes one anomalous span (start, end) — the unit that ``incidents`` turns into alerts.
@@ -11,7 +11,6 @@ becomes one anomalous span (start, end) — the unit that ``incidents`` turns in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timezone as _tz
 
 import numpy as np
 import polars as pl
@@ -30,8 +29,9 @@ class Span:
     direction: int  # -1 down, +1 up
     start: int
     end: int
-    peak: float  # largest log-likelihood ratio reached (uncapped)
+    peak: float  # largest cumulative log-likelihood ratio of the span, above the chart's threshold
     open: bool  # still alarmed at the last hour
+    core: int = -1  # the maximum-likelihood change point (the evidence is concentrated in [core, end])
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Scored:
     expected: np.ndarray  # expected numerator (rates, counts) or value
     var: np.ndarray  # predictive variance of the numerator / value, dispersion included
     score: np.ndarray  # signed standardised residual
-    llr: np.ndarray  # [2, S, T]: log-likelihood ratio per point, down then up
+    llr: np.ndarray  # [2, S, T]: log-likelihood ratio per point, down then up (the widest chart)
     anomaly: np.ndarray  # int8: -1 / +1 inside an alarmed span, else 0
     spans: list[Span] = field(default_factory=list)
     dispersion: np.ndarray | None = None
@@ -74,8 +74,7 @@ def expectations(kind: str, num: np.ndarray, den: np.ndarray | None, hours: np.n
                 e = expect_counts(num[r], week_idx, day_idx, p)
                 mu[r], var[r] = e.mu, e.var
             else:
-                ex, scale = expect_values(num[r], week_idx, day_idx, p)
-                mu[r], var[r] = ex, np.broadcast_to((scale ** 2)[:, None], ex.shape)
+                mu[r], var[r] = expect_values(num[r], week_idx, day_idx, p)
     return mu, var
 
 
@@ -100,8 +99,12 @@ def dispersion(num: np.ndarray, mu: np.ndarray, var: np.ndarray, p: Params, fall
 
 def log_likelihood_ratios(kind: str, num: np.ndarray, den: np.ndarray | None, mu: np.ndarray, var: np.ndarray,
                           p: Params) -> np.ndarray:
-    """[2, S, T] log-likelihood ratios (down, up) per point; 0 where the point is not scored."""
-    out = np.zeros((2,) + num.shape)
+    """[2k, S, T] log-likelihood ratios per point: for each chart (shift δ) down then up; 0 where the
+    point is not scored. Rates: binomial at log-odds ± δ around the expected rate; counts: Poisson at
+    expected·e^(±δ); both divided by the point's over-dispersion (predictive variance over the
+    binomial / Poisson one). Values: Gaussian at ± value_shift standard deviations."""
+    shifts = p.shifts if kind != "value" else (p.value_shift,)
+    out = np.zeros((2 * len(shifts),) + num.shape)
     scored = np.isfinite(mu) & np.isfinite(var) & ~np.isnan(num)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if kind == "rate":
@@ -110,17 +113,19 @@ def log_likelihood_ratios(kind: str, num: np.ndarray, den: np.ndarray | None, mu
             pbar = np.clip(np.where(d > 0, mu / np.where(d > 0, d, 1), 0.5), 1e-6, 1 - 1e-6)
             phi = np.maximum(var / np.maximum(d * pbar * (1 - pbar), 1e-12), 1.0)
             logit = np.log(pbar / (1 - pbar))
-            for k, sgn in enumerate((-1.0, 1.0)):
-                p1 = 1.0 / (1.0 + np.exp(-(logit + sgn * p.shift)))
-                llr = (n * np.log(p1 / pbar) + (d - n) * np.log((1 - p1) / (1 - pbar))) / phi
-                out[k] = np.where(scored & (d > 0), llr, 0.0)
+            for c, delta in enumerate(shifts):
+                for k, sgn in enumerate((-1.0, 1.0)):
+                    p1 = 1.0 / (1.0 + np.exp(-(logit + sgn * delta)))
+                    llr = (n * np.log(p1 / pbar) + (d - n) * np.log((1 - p1) / (1 - pbar))) / phi
+                    out[2 * c + k] = np.where(scored & (d > 0), llr, 0.0)
         elif kind == "count":
             n = np.nan_to_num(num)
-            m = np.maximum(mu, 0.05)
-            phi = np.maximum(var / m, 1.0)
-            for k, sgn in enumerate((-1.0, 1.0)):
-                llr = (n * sgn * p.shift - m * (np.exp(sgn * p.shift) - 1.0)) / phi
-                out[k] = np.where(scored, llr, 0.0)
+            m = np.maximum(mu, 0.0)
+            phi = np.maximum(var / np.maximum(m, 1e-9), 1.0)
+            for c, delta in enumerate(shifts):
+                for k, sgn in enumerate((-1.0, 1.0)):
+                    llr = (n * sgn * delta - m * (np.exp(sgn * delta) - 1.0)) / phi
+                    out[2 * c + k] = np.where(scored, llr, 0.0)
         else:
             z = (num - mu) / np.sqrt(var)
             d = p.value_shift
@@ -129,17 +134,17 @@ def log_likelihood_ratios(kind: str, num: np.ndarray, den: np.ndarray | None, mu
     return np.nan_to_num(out, nan=0.0, posinf=1e6, neginf=-1e6)
 
 
-def cusum(llr: np.ndarray, p: Params) -> np.ndarray:
-    """Two one-sided CUSUMs C_t = max(0, C_{t-1} + LLR_t), capped at cap·h once alarmed; [2, S, T]."""
-    _, S, T = llr.shape
-    C = np.zeros((2, S))
-    alarmed = np.zeros((2, S), dtype=bool)
-    out = np.zeros((2, S, T), dtype=np.float64)
-    h, cap = p.threshold, p.cap * p.threshold
+def cusum(llr: np.ndarray, h: float, cap: float) -> np.ndarray:
+    """One-sided CUSUMs C_t = max(0, C_{t-1} + LLR_t) for every chart row, capped at cap·h once alarmed."""
+    rows, S, T = llr.shape
+    C = np.zeros((rows, S))
+    alarmed = np.zeros((rows, S), dtype=bool)
+    out = np.zeros((rows, S, T), dtype=np.float64)
+    top = max(cap * h, h)
     for t in range(T):
         C = np.maximum(C + llr[:, :, t], 0.0)
         alarmed = (alarmed | (C >= h)) & (C > 0)
-        C = np.where(alarmed, np.minimum(C, max(cap, h)), C)
+        C = np.where(alarmed, np.minimum(C, top), C)
         out[:, :, t] = C
     return out
 
@@ -157,9 +162,9 @@ def _llr_at_level(kind: str, n: np.ndarray, d: np.ndarray | None, mu: np.ndarray
             out = np.where(d > 0, out, 0.0)
         elif kind == "count":
             n = np.nan_to_num(n)
-            m = np.maximum(np.nan_to_num(mu), 0.05)
-            ratio = max(n[fit].sum() / m[fit].sum(), 1e-3)
-            out = (n * np.log(ratio) - m * (ratio - 1.0)) / np.maximum(var / m, 1.0)
+            m = np.maximum(np.nan_to_num(mu), 0.0)
+            ratio = float(np.clip(n[fit].sum() / max(m[fit].sum(), 1e-9), 1e-3, 1e3))
+            out = (n * np.log(ratio) - m * (ratio - 1.0)) / np.maximum(np.nan_to_num(var) / np.maximum(m, 1e-9), 1.0)
         else:
             z = np.nan_to_num((n - mu) / np.sqrt(var))
             shift = z[fit].mean() if z[fit].size else 0.0
@@ -168,13 +173,14 @@ def _llr_at_level(kind: str, n: np.ndarray, d: np.ndarray | None, mu: np.ndarray
 
 
 def spans_from_cusum(C: np.ndarray, llr: np.ndarray, p: Params, kind: str, num: np.ndarray,
-                     den: np.ndarray | None, mu: np.ndarray, var: np.ndarray) -> list[Span]:
+                     den: np.ndarray | None, mu: np.ndarray, var: np.ndarray, h: float) -> list[Span]:
     """Alarmed runs (C > 0 reaching h) → spans, with the change point and end estimated inside the run.
 
     end = the hour maximising the cumulative LLR from the run's start. The plausible change points
     are the τ whose Σ_{τ..end} LLR is within ``start_slack`` of its maximum; start = the first of them
-    whose own evidence for the span's level (its LLR at the maximum-likelihood level of the span,
-    against the baseline) is at least ``start_evidence``, else the maximising τ. Hours without
+    whose own evidence for the span's level (its LLR at the maximum-likelihood level of [τ_last, end],
+    τ_last being the latest plausible change point, against the baseline) is at least
+    ``start_evidence``, else τ_last. Hours without
     information (no messages) thus never start an incident."""
     spans: list[Span] = []
     two, S, T = C.shape
@@ -189,7 +195,7 @@ def spans_from_cusum(C: np.ndarray, llr: np.ndarray, p: Params, kind: str, num: 
     Lf = llr.reshape(-1, T)
     peaks = np.maximum.reduceat(Cf.ravel(), (rows_s * T + starts)) if starts.size else np.array([])
     for row, a, b, peak in zip(rows_s, starts, ends - 1, peaks):
-        if peak < p.threshold:
+        if peak < h:
             continue
         L = Lf[row, a:b + 1]
         cs = np.cumsum(L)
@@ -197,20 +203,22 @@ def spans_from_cusum(C: np.ndarray, llr: np.ndarray, p: Params, kind: str, num: 
         before = np.concatenate([[0.0], cs[:e]])
         S_tau = cs[e] - before  # Σ_{τ..e} for τ = 0..e
         best = float(S_tau.max())
-        tau = int(np.argmax(S_tau))
+        plausible = np.nonzero(S_tau >= best - p.start_slack)[0]
+        tau = int(plausible[-1])  # the latest plausible change point: the evidence lies in [tau, e]
         series = int(row % S)
         w = slice(a, a + e + 1)
         own = _llr_at_level(kind, num[series, w], None if den is None else den[series, w], mu[series, w],
                             var[series, w], fit=slice(tau, e + 1))
         cand = np.nonzero((S_tau >= best - p.start_slack) & (own >= p.start_evidence))[0]
+        cand = cand[cand <= tau] if cand.size and cand[0] <= tau else cand
         s = int(cand[0]) if cand.size else tau
-        spans.append(Span(series, -1 if row < S else 1, int(a + s), int(a + e), best, bool(b == T - 1)))
+        spans.append(Span(series, -1 if row < S else 1, int(a + s), int(a + e), best - h, bool(b == T - 1), int(a + tau)))
     return spans
 
 
 def score_matrix(kind: str, num: np.ndarray, den: np.ndarray | None, hours: np.ndarray, tzs: list[str | None],
                  p: Params = Params(), mu: np.ndarray | None = None, var: np.ndarray | None = None,
-                 dispersion_fallback: float | np.ndarray = 1.0) -> Scored:
+                 dispersion_fallback: float | np.ndarray = 1.0, dispersion_min_points: int = 12) -> Scored:
     """Score a [series, hour] matrix. ``mu``/``var`` may be given (e.g. summed up from finer slices);
     otherwise they are estimated here. Returns expectations, scores, LLRs and alarmed spans."""
     if kind not in KINDS:
@@ -220,7 +228,7 @@ def score_matrix(kind: str, num: np.ndarray, den: np.ndarray | None, hours: np.n
     if mu is None or var is None:
         mu, var = expectations(kind, num, den, hours, tzs, p)
     if kind in ("rate", "count"):
-        phi = dispersion(num, mu, var, p, fallback=dispersion_fallback)
+        phi = dispersion(num, mu, var, p, fallback=dispersion_fallback, min_points=dispersion_min_points)
         var = var * phi[:, None]
     else:
         phi = np.ones(num.shape[0])
@@ -232,12 +240,32 @@ def score_matrix(kind: str, num: np.ndarray, den: np.ndarray | None, hours: np.n
             score = np.sign(r) * np.maximum(np.abs(r) - 0.5, 0.0) / np.sqrt(np.maximum(var, 1e-12))
     score = np.where(np.isfinite(score), score, 0.0)
     llr = log_likelihood_ratios(kind, num, den, mu, var, p)
-    C = cusum(llr, p)
-    spans = spans_from_cusum(C, llr, p, kind, num, den, mu, var)
+    charts = llr.shape[0] // 2
+    h = p.threshold + np.log(charts)
+    found: list[Span] = []
+    for c in range(charts):
+        pair = llr[2 * c:2 * c + 2]
+        found += spans_from_cusum(cusum(pair, h, p.cap), pair, p, kind, num, den, mu, var, h)
+    spans = _best_of_overlapping(found)
     anomaly = np.zeros(num.shape, dtype=np.int8)
     for sp in spans:
         anomaly[sp.series, sp.start:sp.end + 1] = sp.direction
-    return Scored(mu, var, score, llr, anomaly, spans, phi)
+    return Scored(mu, var, score, llr[-2:], anomaly, spans, phi)
+
+
+def _best_of_overlapping(spans: list[Span]) -> list[Span]:
+    """Spans of several charts on the same series and direction that overlap: keep the strongest
+    (largest log-likelihood ratio above its threshold)."""
+    spans = sorted(spans, key=lambda s: -s.peak)
+    kept: list[Span] = []
+    taken: dict[tuple[int, int], list[Span]] = {}
+    for sp in spans:
+        others = taken.setdefault((sp.series, sp.direction), [])
+        if any(o.start <= sp.end and sp.start <= o.end for o in others):
+            continue
+        others.append(sp)
+        kept.append(sp)
+    return sorted(kept, key=lambda s: (s.series, s.start))
 
 
 def detect(frame: pl.DataFrame, *, timezone: str | None = None, kind: str | None = None,

@@ -21,6 +21,9 @@ from experiments.anomalies.detect import Scored, dispersion, expectations, score
 
 DIMS = ("campaign_id", "channel", "provider", "region", "carrier")
 COUNTS = ("sent", "delivered", "clicked", "converted")
+# a slice estimates its own over-dispersion only from this many informative hours (≥ 5 expected
+# events); sparser slices, whose few busy hours an incident could dominate, take their grouping's median
+OWN_DISPERSION_POINTS = 48
 
 
 @dataclass(frozen=True)
@@ -96,15 +99,16 @@ def build_slices(frame: pl.DataFrame, region_tz: dict[str, str]) -> SliceSet:
     keys = pl.concat(key_frames).with_row_index("series")
     keys = keys.with_columns(pl.col("region").replace_strict(region_tz, default="UTC").alias("tz"))
     out = SliceSet(hours, keys, gro, {c: np.concatenate(v) for c, v in counts.items()})
-    for row in keys.iter_rows(named=True):
-        g = gro[row["series"]]
-        out.index[(g, tuple(row[d] for d in g))] = row["series"]
+    cols = {d: keys[d].to_list() for d in DIMS}
+    for i, g in enumerate(gro):
+        out.index[(g, tuple(cols[d][i] for d in g))] = i
     return out
 
 
 def _parent_matrix(ss: SliceSet, g: tuple[str, ...], rows_g: np.ndarray, rows_gr: np.ndarray) -> sp.csr_matrix:
     """Sparse [S_g, S_{g+region}] summing each per-region slice into its region-less parent."""
-    parent = np.array([ss.index[(g, tuple(ss.keys["" + d][int(r)] for d in g))] for r in rows_gr]) if g else np.full(rows_gr.size, rows_g[0])
+    cols = {d: ss.keys[d].to_list() for d in g}
+    parent = np.array([ss.index[(g, tuple(cols[d][int(r)] for d in g))] for r in rows_gr]) if g else np.full(rows_gr.size, rows_g[0])
     pos = {int(s): i for i, s in enumerate(rows_g)}
     pi = np.array([pos[int(p)] for p in parent], dtype=np.int64)
     return sp.csr_matrix((np.ones(rows_gr.size), (pi, np.arange(rows_gr.size))), shape=(rows_g.size, rows_gr.size))
@@ -157,10 +161,11 @@ def score_metric(ss: SliceSet, metric: Metric, p: Params) -> Scored:
             mu[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, m_c, 0.0))
             var[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, v_c, 0.0))
     # sparse slices borrow the over-dispersion typical of their grouping
-    phi = dispersion(num, mu, var, p, fallback=np.nan)
+    phi = dispersion(num, mu, var, p, fallback=np.nan, min_points=OWN_DISPERSION_POINTS)
     fallback = np.ones(S)
     for g, rows_g in by_g.items():
         vals = phi[rows_g]
         vals = vals[np.isfinite(vals)]
         fallback[rows_g] = float(np.median(vals)) if vals.size else 1.0
-    return score_matrix(metric.kind, num, den, ss.hours, tz, p, mu=mu, var=var, dispersion_fallback=fallback)
+    return score_matrix(metric.kind, num, den, ss.hours, tz, p, mu=mu, var=var, dispersion_fallback=fallback,
+                        dispersion_min_points=OWN_DISPERSION_POINTS)

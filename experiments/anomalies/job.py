@@ -1,0 +1,254 @@
+"""The anomaly job: score the hourly mart, upsert incidents into ``experiments.anomaly_alerts`` and
+deliver new ones through an outbox (``experiments.alert_deliveries``).
+
+``run_anomalies(conn, settings, since=None)`` takes a read-write connection to the build database.
+Incidents and their outbox rows are written in one transaction; the key of an incident is its
+metric + direction + slice + start, and an incident that continues (same metric, direction and
+slice, overlapping or within ``MERGE_GAP_HOURS`` of a stored one) extends the stored one instead of
+opening a new one, so re-running never duplicates. Deliveries happen after the commit; a sink that
+is down leaves its rows pending, and every run retries all pending rows — no alert is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from experiments.anomalies.baseline import Params
+from experiments.anomalies.localise import Incident, Localiser, alias_classes, slice_label
+from experiments.anomalies.series import DIMS, METRICS, build_slices, score_metric
+from experiments.anomalies.sinks import Sink, deliver, retry_policy, sinks_from_env
+from warehouse.settings import Settings
+
+MERGE_GAP_HOURS = 6
+
+DDL = [
+    "CREATE SCHEMA IF NOT EXISTS experiments",
+    """CREATE TABLE IF NOT EXISTS experiments.anomaly_alerts (
+        incident_id VARCHAR PRIMARY KEY,
+        metric VARCHAR NOT NULL,
+        direction VARCHAR NOT NULL,
+        slice VARCHAR NOT NULL,
+        campaign_id VARCHAR, channel VARCHAR, provider VARCHAR, region VARCHAR, carrier VARCHAR,
+        start_at TIMESTAMPTZ NOT NULL,
+        end_at TIMESTAMPTZ NOT NULL,
+        is_open BOOLEAN NOT NULL,
+        observed DOUBLE, expected DOUBLE, denominator DOUBLE,
+        observed_value DOUBLE, expected_value DOUBLE,
+        messages_affected DOUBLE,
+        severity VARCHAR,
+        score DOUBLE,
+        folded_alerts INTEGER,
+        first_seen_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS experiments.alert_deliveries (
+        incident_id VARCHAR NOT NULL,
+        sink VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL,
+        delivered_at TIMESTAMPTZ,
+        PRIMARY KEY (incident_id, sink))""",
+]
+
+COLUMNS = ["incident_id", "metric", "direction", "slice", *DIMS, "start_at", "end_at", "is_open", "observed", "expected",
+           "denominator", "observed_value", "expected_value", "messages_affected", "severity", "score", "folded_alerts",
+           "first_seen_at", "updated_at"]
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    for statement in DDL:
+        conn.execute(statement)
+
+
+def severity(affected: float, relative: float) -> str:
+    """critical: ≥ 100 messages and ≥ 50 % off; major: ≥ 20 messages and ≥ 20 % off; else minor."""
+    if affected >= 100 and abs(relative) >= 0.5:
+        return "critical"
+    if affected >= 20 and abs(relative) >= 0.2:
+        return "major"
+    return "minor"
+
+
+def incident_key(metric: str, direction: str, slice_text: str, start: datetime) -> str:
+    text = f"{metric}|{direction}|{slice_text}|{start.astimezone(timezone.utc).isoformat()}"
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _hour(h: int) -> datetime:
+    return datetime.fromtimestamp(int(h) * 3600, timezone.utc)
+
+
+def _record(inc: Incident, hours: np.ndarray, rate: bool) -> dict:
+    obs = inc.observed / inc.denominator if rate and inc.denominator else inc.observed
+    exp = inc.expected / inc.denominator if rate and inc.denominator else inc.expected
+    relative = (inc.observed - inc.expected) / inc.expected if inc.expected > 0 else float(inc.observed > 0)
+    label = slice_label(inc.dims)
+    return {
+        "metric": inc.metric, "direction": "drop" if inc.direction < 0 else "rise", "slice": label,
+        **{d: inc.dims.get(d) for d in DIMS},
+        "start_at": _hour(hours[inc.start]), "end_at": _hour(hours[inc.end]), "is_open": bool(inc.open),
+        "observed": float(inc.observed), "expected": float(inc.expected), "denominator": float(inc.denominator),
+        "observed_value": float(obs), "expected_value": float(exp), "messages_affected": float(inc.affected),
+        "severity": severity(inc.affected, relative), "score": float(inc.peak), "folded_alerts": int(inc.folded),
+    }
+
+
+def find_incidents(frame: pl.DataFrame, region_tz: dict[str, str], params: Params | None = None) -> list[dict]:
+    """Score every slice and metric of the hourly mart and return localised incidents as records."""
+    p = params or Params()
+    if frame.height == 0:
+        return []
+    ss = build_slices(frame, region_tz)
+    canon = alias_classes(ss)
+    out = []
+    for metric in METRICS:
+        scored = score_metric(ss, metric, p)
+        for inc in Localiser(ss, scored, metric, canon).incidents(scored.spans):
+            out.append(_record(inc, ss.hours, metric.kind == "rate"))
+    return out
+
+
+def read_mart(conn: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, dict[str, str]]:
+    frame = conn.sql(
+        "SELECT hour_at, campaign_id, channel, provider, region, carrier, CAST(sent AS DOUBLE) AS sent, "
+        "CAST(delivered AS DOUBLE) AS delivered, CAST(clicked AS DOUBLE) AS clicked, "
+        "CAST(converted AS DOUBLE) AS converted FROM marts.fct_metric_timeseries").pl()
+    try:
+        rows = conn.execute("SELECT region, mode(timezone) FROM marts.dim_users WHERE region IS NOT NULL "
+                            "AND timezone IS NOT NULL GROUP BY 1").fetchall()
+    except duckdb.Error:
+        rows = []
+    return frame, {r: tz for r, tz in rows}
+
+
+def _upsert(conn: duckdb.DuckDBPyConnection, records: list[dict], sinks: list[Sink], now: datetime) -> tuple[list[str], list[str]]:
+    """Insert new incidents (with their outbox rows) and extend continuing ones; (new ids, extended ids)."""
+    existing = conn.execute(
+        "SELECT incident_id, metric, direction, slice, start_at, end_at FROM experiments.anomaly_alerts").fetchall()
+    by_slice: dict[tuple, list[list]] = {}
+    for iid, metric, direction, sl, start, end in existing:
+        by_slice.setdefault((metric, direction, sl), []).append([iid, start, end])
+    gap = timedelta(hours=MERGE_GAP_HOURS)
+    new_ids, extended = [], []
+    for rec in records:
+        match = None
+        for row in by_slice.get((rec["metric"], rec["direction"], rec["slice"]), []):
+            if row[1] <= rec["end_at"] + gap and rec["start_at"] <= row[2] + gap:
+                match = row
+                break
+        if match is not None:
+            iid, start = match[0], min(match[1], rec["start_at"])
+            end = max(match[2], rec["end_at"])
+            conn.execute(
+                "UPDATE experiments.anomaly_alerts SET end_at = ?, is_open = ?, observed = ?, expected = ?, "
+                "denominator = ?, observed_value = ?, expected_value = ?, messages_affected = ?, severity = ?, "
+                "score = ?, folded_alerts = ?, updated_at = ? WHERE incident_id = ?",
+                [end, rec["is_open"], rec["observed"], rec["expected"], rec["denominator"], rec["observed_value"],
+                 rec["expected_value"], rec["messages_affected"], rec["severity"], rec["score"], rec["folded_alerts"],
+                 now, iid])
+            match[2] = end
+            extended.append(iid)
+            continue
+        iid = incident_key(rec["metric"], rec["direction"], rec["slice"], rec["start_at"])
+        row = {**rec, "incident_id": iid, "first_seen_at": now, "updated_at": now}
+        conn.execute(f"INSERT INTO experiments.anomaly_alerts ({', '.join(COLUMNS)}) VALUES "
+                     f"({', '.join('?' for _ in COLUMNS)}) ON CONFLICT (incident_id) DO NOTHING",
+                     [row[c] for c in COLUMNS])
+        for sink in sinks:
+            conn.execute("INSERT INTO experiments.alert_deliveries VALUES (?, ?, 'pending', 0, NULL, ?, NULL) "
+                         "ON CONFLICT DO NOTHING", [iid, sink.name, now])
+        by_slice.setdefault((rec["metric"], rec["direction"], rec["slice"]), []).append([iid, rec["start_at"], rec["end_at"]])
+        new_ids.append(iid)
+    return new_ids, extended
+
+
+def alerts(conn: duckdb.DuckDBPyConnection, ids: list[str] | None = None) -> list[dict]:
+    """Stored incidents (all, or the given ids) as dicts, most severe first."""
+    where = f"WHERE incident_id IN ({', '.join('?' for _ in ids)})" if ids else ""
+    cur = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM experiments.anomaly_alerts {where} "
+                       "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 ELSE 2 END, "
+                       "messages_affected DESC", ids or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def deliver_pending(conn: duckdb.DuckDBPyConnection, sinks: list[Sink], env: dict[str, str] | None = None) -> dict[str, int]:
+    """Deliver every pending outbox row whose sink is configured; record the outcome."""
+    attempts, backoff = retry_policy(env)
+    by_name = {s.name: s for s in sinks}
+    pending = conn.execute("SELECT incident_id, sink, attempts FROM experiments.alert_deliveries "
+                           "WHERE status = 'pending' ORDER BY created_at, incident_id").fetchall()
+    if not pending:
+        return {"delivered": 0, "pending": 0}
+    records = {a["incident_id"]: a for a in alerts(conn, sorted({p[0] for p in pending}))}
+    delivered = failed = 0
+    down: set[str] = set()
+    for iid, name, tried in pending:
+        sink = by_name.get(name)
+        if sink is None or iid not in records:
+            failed += 1
+            continue
+        if name in down:  # this sink already failed all its retries in this run: leave the rest pending
+            failed += 1
+            continue
+        payload = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in records[iid].items()}
+        ok, made, error = deliver(sink, payload, attempts, backoff)
+        now = datetime.now(timezone.utc)
+        conn.execute("UPDATE experiments.alert_deliveries SET status = ?, attempts = ?, last_error = ?, delivered_at = ? "
+                     "WHERE incident_id = ? AND sink = ?",
+                     ["delivered" if ok else "pending", tried + made, None if ok else error, now if ok else None, iid, name])
+        if ok:
+            delivered += 1
+        else:
+            failed += 1
+            down.add(name)
+    return {"delivered": delivered, "pending": failed}
+
+
+def run_anomalies(conn: duckdb.DuckDBPyConnection, settings: Settings, since: datetime | None = None,
+                  sinks: list[Sink] | None = None, params: Params | None = None) -> dict:
+    """Score ``marts.fct_metric_timeseries``, upsert incidents (one transaction), deliver new ones.
+
+    ``since``: only incidents that end at or after this instant are stored and sent (all history is
+    still used for the baselines). ``sinks``: default ``sinks_from_env(settings)``.
+    Returns a summary: counts of new / extended incidents, deliveries, seconds, and the incidents."""
+    started = time.perf_counter()
+    sinks = sinks_from_env(settings) if sinks is None else sinks
+    ensure_tables(conn)
+    frame, region_tz = read_mart(conn)
+    records = find_incidents(frame, region_tz, params)
+    if since is not None:
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+        records = [r for r in records if r["end_at"] >= since]
+    now = datetime.now(timezone.utc)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        new_ids, extended = _upsert(conn, records, sinks, now)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    outcome = deliver_pending(conn, sinks)
+    return {
+        "series_hours": int(frame.height and len(METRICS) * _series_count(frame) * frame["hour_at"].n_unique()),
+        "incidents_found": len(records), "new": len(new_ids), "extended": len(extended),
+        "delivered": outcome["delivered"], "pending_deliveries": outcome["pending"],
+        "sinks": [s.name for s in sinks], "seconds": round(time.perf_counter() - started, 3),
+        "new_ids": new_ids, "incidents": alerts(conn, [r for r in new_ids + extended]) if new_ids or extended else [],
+    }
+
+
+def _series_count(frame: pl.DataFrame) -> int:
+    import itertools
+    n = 0
+    for r in range(len(DIMS) + 1):
+        for g in itertools.combinations(DIMS, r):
+            n += frame.select(list(g)).n_unique() if g else 1
+    return n

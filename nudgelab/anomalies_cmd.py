@@ -1,0 +1,106 @@
+"""``nudgelab anomalies [--since TS] [--json]``: score the audited build, store and send new incidents,
+publish, and list the incidents.
+
+Wiring (in ``nudgelab/cli.py``): ``from nudgelab.anomalies_cmd import add_parser`` and call
+``add_parser(sub)`` inside ``build_parser``. Sinks come from the environment — see
+``experiments.anomalies.sinks``: NUDGELAB_ALERT_LOG, NUDGELAB_ALERT_WEBHOOK, NUDGELAB_ALERT_SMTP,
+NUDGELAB_ALERT_EMAIL_TO / _FROM, NUDGELAB_ALERT_RETRIES, NUDGELAB_ALERT_BACKOFF.
+Exit status: 0 done; 2 the build database is not an audited build (run ``nudgelab build``) or an
+argument is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+
+from warehouse.connections import connect_build
+from warehouse.publish import build_is_audited, publish
+from warehouse.settings import load_settings
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "anomalies", help="detect anomalies in the hourly metrics and send alerts",
+        description="Score every slice of marts.fct_metric_timeseries against its seasonal baseline, upsert "
+        "incidents into experiments.anomaly_alerts (re-running never duplicates), send new ones to the configured "
+        "sinks (NUDGELAB_ALERT_LOG, NUDGELAB_ALERT_WEBHOOK, NUDGELAB_ALERT_SMTP + NUDGELAB_ALERT_EMAIL_TO/FROM) and "
+        "publish the result.")
+    parser.add_argument("--since", metavar="TS", help="only store and send incidents ending at or after TS "
+                        "(ISO 8601, e.g. 2026-10-20 or 2026-10-20T09:00Z; naive means UTC)")
+    parser.add_argument("--json", action="store_true", help="print the summary and incidents as JSON")
+    parser.set_defaults(func=cmd_anomalies)
+    return parser
+
+
+def parse_since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"--since {text!r} is not an ISO 8601 date or time (e.g. 2026-10-20T09:00Z)") from exc
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def cmd_anomalies(args: argparse.Namespace) -> int:
+    from experiments.anomalies.job import run_anomalies
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        print(f"nudgelab: {exc}", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    if not settings.warehouse_path.exists():
+        print(f"nudgelab: no warehouse at {settings.warehouse_path}: run `nudgelab ingest` and `nudgelab build` first",
+              file=sys.stderr)
+        return 2
+    conn = connect_build(settings)
+    try:
+        if not build_is_audited(conn):
+            print("nudgelab: the build database is not an audited build (a build failed or is under way): "
+                  "run `nudgelab build` first", file=sys.stderr)
+            return 2
+        summary = run_anomalies(conn, settings, since=since)
+        from experiments.anomalies.job import alerts
+
+        incidents = alerts(conn)
+        if since is not None:
+            incidents = [a for a in incidents if a["end_at"] >= since]
+    finally:
+        conn.close()
+    publish(settings)
+    summary = {k: v for k, v in summary.items() if k not in ("incidents", "new_ids")}
+    if args.json:
+        print(json.dumps({"summary": summary, "incidents": incidents}, default=_iso, indent=2))
+    else:
+        print(render_table(incidents, summary))
+    return 0
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def render_table(incidents: list[dict], summary: dict) -> str:
+    """A plain-text table of incidents, most severe first."""
+    head = (f"{summary.get('new', 0)} new, {summary.get('extended', 0)} continuing incident(s); "
+            f"{summary.get('delivered', 0)} alert(s) delivered, {summary.get('pending_deliveries', 0)} pending "
+            f"(sinks: {', '.join(summary.get('sinks', [])) or 'none'})")
+    if not incidents:
+        return head + "\nno incidents"
+    cols = ["severity", "metric", "direction", "slice", "start (UTC)", "end (UTC)", "observed", "expected", "affected"]
+    rows = []
+    for a in incidents:
+        rate = a["metric"].endswith("_rate")
+        fmt = (lambda v: f"{v:.1%}") if rate else (lambda v: f"{v:,.0f}")
+        rows.append([a["severity"], a["metric"], a["direction"], a["slice"],
+                     a["start_at"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+                     a["end_at"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") + (" (open)" if a["is_open"] else ""),
+                     fmt(a["observed_value"]), fmt(a["expected_value"]), f"{a['messages_affected']:,.0f}"])
+    widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows)]
+    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([head, line(cols), line(["-" * w for w in widths]), *map(line, rows)])

@@ -1,0 +1,287 @@
+"""The anomaly job on a small hand-made mart: incidents stored once, continuing incidents extended,
+alerts delivered for real to a log file, an HTTP webhook and an SMTP server on 127.0.0.1, with
+retries and an outbox that keeps what a down sink could not take."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socketserver
+import threading
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from experiments.anomalies.job import run_anomalies
+from experiments.anomalies.sinks import LogSink, SmtpSink, WebhookSink, sinks_from_env
+from warehouse.connections import connect_build
+from warehouse.publish import current_snapshot, set_build_audited
+
+START = datetime(2026, 10, 1, tzinfo=timezone.utc)
+DAYS = 21
+OUTAGE = START + timedelta(days=15, hours=9)  # provider gw-b delivers 30 % for 3 hours
+
+
+def mart(days: int = DAYS, seed: int = 1) -> pl.DataFrame:
+    """Hourly rows per campaign × channel × provider × region × carrier with a planted outage."""
+    rng = np.random.default_rng(seed)
+    hours = [START + timedelta(hours=h) for h in range(days * 24)]
+    rows = []
+    for campaign in ("promo", "bill"):
+        for provider in ("gw-a", "gw-b"):
+            for region in ("R1", "R2"):
+                for carrier in ("C1", "C2"):
+                    for i, ts in enumerate(hours):
+                        shape = 1.0 + 0.8 * np.sin(2 * np.pi * ((i % 24) - 6) / 24)
+                        sent = int(rng.poisson(40 * shape))
+                        p_deliver = 0.3 if provider == "gw-b" and OUTAGE <= ts < OUTAGE + timedelta(hours=3) else 0.95
+                        delivered = int(rng.binomial(sent, p_deliver))
+                        clicked = int(rng.binomial(delivered, 0.1))
+                        rows.append((ts, campaign, "sms", provider, region, carrier, sent, delivered, sent - delivered,
+                                     clicked, int(rng.binomial(clicked, 0.2))))
+    return pl.DataFrame(rows, schema=["hour_at", "campaign_id", "channel", "provider", "region", "carrier", "sent",
+                                      "delivered", "failed", "clicked", "converted"], orient="row")
+
+
+def write_mart(settings, frame: pl.DataFrame, audited: bool = True) -> None:
+    conn = connect_build(settings)
+    try:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        conn.register("frame", frame.to_arrow())
+        conn.execute("CREATE OR REPLACE TABLE marts.fct_metric_timeseries AS SELECT * FROM frame")
+        conn.unregister("frame")
+        set_build_audited(conn, audited)
+    finally:
+        conn.close()
+
+
+def run(settings, **kwargs) -> dict:
+    conn = connect_build(settings)
+    try:
+        return run_anomalies(conn, settings, **kwargs)
+    finally:
+        conn.close()
+
+
+def rows(settings, sql: str) -> list[tuple]:
+    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def built(settings, monkeypatch):
+    monkeypatch.setenv("NUDGELAB_ALERT_BACKOFF", "0.01")
+    write_mart(settings, mart())
+    return settings
+
+
+def test_the_planted_outage_is_one_alert_on_the_provider(built):
+    summary = run(built, sinks=[])
+    alerts = rows(built, "SELECT metric, direction, slice, start_at FROM experiments.anomaly_alerts WHERE metric = 'delivery_rate'")
+    assert ("delivery_rate", "drop", "provider=gw-b", OUTAGE) in alerts
+    assert summary["new"] == len(rows(built, "SELECT * FROM experiments.anomaly_alerts"))
+
+
+def test_rerunning_does_not_duplicate(built):
+    first = run(built, sinks=[])
+    before = rows(built, "SELECT incident_id, start_at, end_at FROM experiments.anomaly_alerts ORDER BY 1")
+    second = run(built, sinks=[])
+    assert second["new"] == 0 and second["extended"] == first["new"]
+    assert rows(built, "SELECT incident_id, start_at, end_at FROM experiments.anomaly_alerts ORDER BY 1") == before
+
+
+def test_a_continuing_incident_is_extended_not_reopened(settings):
+    frame = mart()
+    # from day 12 on, carrier C2 in region R1 stops clicking: a link block that goes on
+    block = START + timedelta(days=12, hours=8)
+    frame = frame.with_columns(pl.when((pl.col("hour_at") >= block) & (pl.col("region") == "R1") & (pl.col("carrier") == "C2"))
+                               .then(0).otherwise(pl.col("clicked")).alias("clicked"))
+    cut = START + timedelta(days=16)
+    write_mart(settings, frame.filter(pl.col("hour_at") < cut))
+    run(settings, sinks=[])
+    q = "SELECT incident_id, start_at, end_at FROM experiments.anomaly_alerts WHERE metric = 'click_rate' AND slice = 'region=R1, carrier=C2'"
+    (first,) = rows(settings, q)
+    assert abs((first[1] - block).total_seconds()) <= 2 * 3600
+    write_mart(settings, frame)
+    summary = run(settings, sinks=[])
+    (second,) = rows(settings, q)
+    assert second[0] == first[0] and second[1] == first[1]  # same incident, same start
+    assert second[2] > first[2]  # extended
+    assert first[0] not in summary["new_ids"]
+
+
+def test_since_keeps_older_incidents_out(built):
+    summary = run(built, sinks=[], since=OUTAGE + timedelta(days=2))
+    assert not rows(built, f"SELECT * FROM experiments.anomaly_alerts WHERE end_at < TIMESTAMPTZ '{(OUTAGE + timedelta(days=2)).isoformat()}'")
+    assert summary["incidents_found"] == len(rows(built, "SELECT * FROM experiments.anomaly_alerts"))
+
+
+# -- sinks -------------------------------------------------------------------------------------------
+
+class _Webhook(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        server = self.server
+        server.calls += 1
+        if server.fail_first > 0:
+            server.fail_first -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        server.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def webhook_server(fail_first: int = 0, port: int = 0) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Webhook)
+    server.received, server.calls, server.fail_first = [], 0, fail_first
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class _Smtp(socketserver.StreamRequestHandler):
+    """Just enough SMTP (RFC 5321) to receive messages: EHLO/HELO, MAIL, RCPT, DATA, QUIT."""
+
+    def handle(self):
+        self.wfile.write(b"220 127.0.0.1 test SMTP\r\n")
+        data, lines = False, []
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            if data:
+                if line in (b".\r\n", b".\n"):
+                    self.server.messages.append(b"".join(lines))
+                    data, lines = False, []
+                    self.wfile.write(b"250 2.0.0 queued\r\n")
+                else:
+                    lines.append(line[1:] if line.startswith(b"..") else line)
+                continue
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                data = True
+                self.wfile.write(b"354 end with .\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+def smtp_server() -> socketserver.ThreadingTCPServer:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Smtp)
+    server.daemon_threads = True
+    server.messages = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_sinks_are_configured_from_the_environment(settings, tmp_path):
+    env = {"NUDGELAB_ALERT_LOG": str(tmp_path / "a.log"), "NUDGELAB_ALERT_WEBHOOK": "http://127.0.0.1:9/x",
+           "NUDGELAB_ALERT_SMTP": "127.0.0.1:2525", "NUDGELAB_ALERT_EMAIL_TO": "ops@example.com, b@example.com"}
+    log, hook, mail = sinks_from_env(settings, env)
+    assert isinstance(log, LogSink) and log.path == tmp_path / "a.log"
+    assert isinstance(hook, WebhookSink) and hook.url.endswith("/x")
+    assert isinstance(mail, SmtpSink) and (mail.host, mail.port, mail.to) == ("127.0.0.1", 2525, ["ops@example.com", "b@example.com"])
+    assert [s.name for s in sinks_from_env(settings, {})] == ["log"]  # the default: NUDGELAB_HOME/alerts.log
+    assert sinks_from_env(settings, {})[0].path == settings.home / "alerts.log"
+    with pytest.raises(ValueError, match="EMAIL_TO"):
+        sinks_from_env(settings, {"NUDGELAB_ALERT_SMTP": "127.0.0.1:25"})
+
+
+def test_alerts_reach_the_log_the_webhook_and_the_mailbox(built, monkeypatch, tmp_path):
+    hook, mail = webhook_server(fail_first=2), smtp_server()  # the webhook is down for two tries: retried
+    try:
+        monkeypatch.setenv("NUDGELAB_ALERT_LOG", str(tmp_path / "alerts.log"))
+        monkeypatch.setenv("NUDGELAB_ALERT_WEBHOOK", f"http://127.0.0.1:{hook.server_address[1]}/alerts")
+        monkeypatch.setenv("NUDGELAB_ALERT_SMTP", f"127.0.0.1:{mail.server_address[1]}")
+        monkeypatch.setenv("NUDGELAB_ALERT_EMAIL_TO", "ops@example.com")
+        summary = run(built)
+        n = summary["new"]
+        assert n > 0 and summary["delivered"] == 3 * n and summary["pending_deliveries"] == 0
+        logged = [json.loads(line) for line in (tmp_path / "alerts.log").read_text().splitlines()]
+        assert sorted(a["incident_id"] for a in logged) == sorted(summary["new_ids"])
+        assert sorted(a["incident_id"] for a in hook.received) == sorted(summary["new_ids"])
+        assert hook.calls == n + 2
+        subjects = [message_from_bytes(m)["Subject"] for m in mail.messages]
+        assert len(subjects) == n and any("provider=gw-b" in s for s in subjects)
+        states = rows(built, "SELECT sink, status, count(*), max(attempts) FROM experiments.alert_deliveries GROUP BY ALL ORDER BY 1")
+        assert states == [("email", "delivered", n, 1), ("log", "delivered", n, 1), ("webhook", "delivered", n, 3)]
+        again = run(built)
+        assert again["new"] == 0 and again["delivered"] == 0 and len(hook.received) == n  # nothing sent twice
+    finally:
+        hook.shutdown()
+        mail.shutdown()
+
+
+def test_a_sink_that_is_down_keeps_its_alerts_until_the_next_run(built, monkeypatch, tmp_path):
+    probe = webhook_server()
+    port = probe.server_address[1]
+    probe.shutdown()
+    probe.server_close()  # nothing listens on this port now
+    monkeypatch.setenv("NUDGELAB_ALERT_LOG", str(tmp_path / "alerts.log"))
+    monkeypatch.setenv("NUDGELAB_ALERT_WEBHOOK", f"http://127.0.0.1:{port}/alerts")
+    first = run(built)
+    assert first["new"] > 0 and first["pending_deliveries"] == first["new"]
+    pending = rows(built, "SELECT count(*), max(attempts), max(last_error) FROM experiments.alert_deliveries "
+                          "WHERE sink = 'webhook' AND status = 'pending'")
+    # the first alert used its three attempts (with backoff); the rest wait rather than hammer a dead sink
+    assert pending[0][0] == first["new"] and pending[0][1] == 3 and "Connection refused" in pending[0][2]
+    assert rows(built, "SELECT count(*) FROM experiments.alert_deliveries WHERE sink = 'log' AND status = 'delivered'") == [(first["new"],)]
+    hook = webhook_server(port=port)
+    try:
+        second = run(built)
+        assert second["new"] == 0 and second["delivered"] == first["new"]
+        assert sorted(a["incident_id"] for a in hook.received) == sorted(first["new_ids"])
+        assert rows(built, "SELECT count(*) FROM experiments.alert_deliveries WHERE status <> 'delivered'") == [(0,)]
+    finally:
+        hook.shutdown()
+
+
+# -- the command -------------------------------------------------------------------------------------
+
+def _command(*argv: str) -> int:
+    from nudgelab.anomalies_cmd import add_parser
+
+    parser = argparse.ArgumentParser(prog="nudgelab")
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["anomalies", *argv])
+    return args.func(args)
+
+
+def test_the_command_refuses_an_unaudited_build(settings, capsys):
+    write_mart(settings, mart(days=3), audited=False)
+    assert _command() == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not an audited build" in err
+    assert current_snapshot(settings) is None
+
+
+def test_the_command_stores_publishes_and_prints_json(built, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("NUDGELAB_ALERT_LOG", str(tmp_path / "alerts.log"))
+    assert _command("--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["new"] == len(out["incidents"]) > 0
+    assert any(i["slice"] == "provider=gw-b" and i["metric"] == "delivery_rate" for i in out["incidents"])
+    snapshot = current_snapshot(built)
+    conn = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        assert conn.execute("SELECT count(*) FROM experiments.anomaly_alerts").fetchone()[0] == len(out["incidents"])
+    finally:
+        conn.close()
+    assert _command() == 0
+    text = capsys.readouterr().out
+    assert "0 new" in text and "provider=gw-b" in text
+    assert _command("--since", "not-a-time") == 2
