@@ -40,3 +40,22 @@
         union all select max(ingested_at) from {{ source('messaging', 'users') }}
     ) as latest
 {%- endmacro %}
+
+{#- The CTEs an incremental-by-users mart starts with: `watermark` and `affected_users` (only when
+    incremental) and `ingested_through` (always; the mart stores it for the next build). Ends with a
+    comma: the model's own CTEs follow. -#}
+{% macro changed_users_ctes() -%}
+{% if is_incremental() %}
+watermark as (
+    select max(ingested_through) as since from {{ this }}
+),
+
+affected_users as (
+    {{ users_touched_since('(select since from watermark)') }}
+),
+{% endif %}
+
+ingested_through as (
+    {{ raw_ingested_through() }}
+),
+{%- endmacro %}

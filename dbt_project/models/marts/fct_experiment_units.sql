@@ -17,19 +17,7 @@
     by an event ingested since the previous build is recomputed. -#}
 with
 
-{% if is_incremental() %}
-watermark as (
-    select max(ingested_through) as since from {{ this }}
-),
-
-affected_users as (
-    {{ users_touched_since('(select since from watermark)') }}
-),
-{% endif %}
-
-ingested_through as (
-    {{ raw_ingested_through() }}
-),
+{{ changed_users_ctes() }}
 
 assignments as (
     select * from {{ ref('stg_messaging__assignments') }}

@@ -20,19 +20,7 @@
 
 with
 
-{% if is_incremental() %}
-watermark as (
-    select max(ingested_through) as since from {{ this }}
-),
-
-affected_users as (
-    {{ users_touched_since('(select since from watermark)') }}
-),
-{% endif %}
-
-ingested_through as (
-    {{ raw_ingested_through() }}
-),
+{{ changed_users_ctes() }}
 
 sends as (
     select * from {{ ref('stg_messaging__sends') }}
