@@ -80,7 +80,8 @@ def test_the_spool_drains_closed_files_once(settings, tmp_path):
 
 
 def test_every_command_has_help():
-    for args in (["--help"], ["generate", "--help"], ["ingest", "--help"]):
+    for args in (["--help"], ["generate", "--help"], ["ingest", "--help"], ["build", "--help"], ["anomalies", "--help"],
+                 ["experiments", "--help"], ["experiments", "analyze", "--help"], ["experiments", "report", "--help"]):
         proc = run_cli(*args)
         assert proc.returncode == 0 and "usage: nudgelab" in proc.stdout
 
