@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/nudgelab generate --out $(DEMO_DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS) --seed 7
 	$(BIN)/nudgelab ingest $(DEMO_DATA)
 	$(BIN)/nudgelab build
-	$(BIN)/nudgelab anomalies
+	$(BIN)/nudgelab anomalies --min-severity major
 
 test: setup
 	$(BIN)/python -m pytest -q

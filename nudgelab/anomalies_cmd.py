@@ -21,6 +21,9 @@ from warehouse.publish import build_is_audited, publish
 from warehouse.settings import load_settings
 
 
+SEVERITIES = ("minor", "major", "critical")  # incident severities, least first
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "anomalies", help="detect anomalies in the hourly metrics and send alerts",
@@ -31,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--since", metavar="TS", help="only store and send incidents ending at or after TS "
                         "(ISO 8601, e.g. 2026-10-20 or 2026-10-20T09:00Z; naive means UTC)")
     parser.add_argument("--json", action="store_true", help="print the summary and incidents as JSON")
+    parser.add_argument("--min-severity", choices=SEVERITIES, default="minor",
+                        help="list only incidents at least this severe (all are stored and sent; default minor)")
     parser.set_defaults(func=cmd_anomalies)
     return parser
 
@@ -74,6 +79,10 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
         conn.close()
     publish(settings)
     summary = {k: v for k, v in summary.items() if k not in ("incidents", "new_ids")}
+    floor = SEVERITIES.index(args.min_severity)
+    shown = [a for a in incidents if a["severity"] not in SEVERITIES or SEVERITIES.index(a["severity"]) >= floor]
+    summary["not_listed"] = len(incidents) - len(shown)
+    incidents = shown
     if args.json:
         print(json.dumps({"summary": summary, "incidents": incidents}, default=_iso, indent=2))
     else:
@@ -90,6 +99,8 @@ def render_table(incidents: list[dict], summary: dict) -> str:
     head = (f"{summary.get('new', 0)} new, {summary.get('extended', 0)} continuing incident(s); "
             f"{summary.get('delivered', 0)} alert(s) delivered, {summary.get('pending_deliveries', 0)} pending "
             f"(sinks: {', '.join(summary.get('sinks', [])) or 'none'})")
+    if summary.get("not_listed"):
+        head += f"; {summary['not_listed']} less severe incident(s) not listed (--min-severity)"
     if not incidents:
         return head + "\nno incidents"
     cols = ["severity", "metric", "direction", "slice", "start (UTC)", "end (UTC)", "observed", "expected", "affected"]

@@ -285,3 +285,18 @@ def test_the_command_stores_publishes_and_prints_json(built, capsys, monkeypatch
     text = capsys.readouterr().out
     assert "0 new" in text and "provider=gw-b" in text
     assert _command("--since", "not-a-time") == 2
+
+
+def test_the_listing_can_hide_less_severe_incidents_and_says_how_many():
+    from datetime import datetime, timezone
+
+    from nudgelab.anomalies_cmd import render_table
+
+    at = datetime(2026, 10, 1, 9, tzinfo=timezone.utc)
+    incident = {"severity": "critical", "metric": "delivery_rate", "direction": "drop", "slice": "provider=kannel-a",
+                "start_at": at, "end_at": at, "is_open": False, "observed_value": 0.2, "expected_value": 0.97,
+                "messages_affected": 1388}
+    text = render_table([incident], {"new": 1, "extended": 0, "delivered": 1, "pending_deliveries": 0,
+                                     "sinks": ["log"], "not_listed": 7})
+    assert "7 less severe incident(s) not listed" in text
+    assert "provider=kannel-a" in text and "20.0%" in text and "97.0%" in text
