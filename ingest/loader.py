@@ -310,6 +310,9 @@ def ingest_file(
     if rows_read == 0:
         result.note = "empty file (no records)"
     hash_tables = _build_hash_tables(conn, present, key)
+    # From here on every row carries its own order (_ord) and line: DuckDB may process in parallel
+    # without keeping insertion order (the stage above needed it: its rowids are the file's order).
+    conn.execute("SET preserve_insertion_order = false")
     conn.execute("BEGIN TRANSACTION")
     try:
         if chosen in ("csv", "parquet") and TYPE_MARKER not in present and default_type:
@@ -344,6 +347,7 @@ def ingest_file(
         conn.execute("ROLLBACK")
         raise
     finally:
+        conn.execute("SET preserve_insertion_order = true")
         for table in (STAGE, "dup_ords", "hash_recipient", "hash_phone", "hash_sender", "hash_email", "hash_ip"):
             try:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
