@@ -338,6 +338,16 @@ _UNIX = re.compile(r"^\d{9,13}(?:\.\d+)?$")
 _NAIVE_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?$")
 
 
+def or_receipt_time(occurred_at: str | None, received_at: str | None, extra: dict[str, object]) -> str | None:
+    """The event time, falling back to the logged receipt time; when both exist the receipt time
+    is kept in ``extra`` (it tells how late the callback arrived)."""
+    if occurred_at is None:
+        return received_at
+    if received_at is not None:
+        extra["received_at"] = received_at
+    return occurred_at
+
+
 def normalise_time(value: object) -> str | None:
     """A vendor timestamp as one of the loader's forms, or None when it is not a timestamp.
 

@@ -155,10 +155,7 @@ def _dlr(number: int, text: str, received_at: str | None, fields: dict[str, obje
     occurred_at = vs.normalise_time(callback_time)
     if callback_time is not None and occurred_at is None:
         extra["time_unreadable"] = callback_time
-    if occurred_at is None:
-        occurred_at = received_at
-    elif received_at is not None:
-        extra["received_at"] = received_at
+    occurred_at = vs.or_receipt_time(occurred_at, received_at, extra)
     if occurred_at is None and receipt is not None:
         occurred_at = smpp.done_date_iso(receipt.get("done_date"))
     if occurred_at is None:
@@ -194,10 +191,7 @@ def _mo(number: int, text: str, received_at: str | None, fields: dict[str, objec
     occurred_at = vs.normalise_time(sent_time)
     if sent_time is not None and occurred_at is None:
         extra["time_unreadable"] = sent_time
-    if occurred_at is None:
-        occurred_at = received_at
-    elif received_at is not None:
-        extra["received_at"] = received_at
+    occurred_at = vs.or_receipt_time(occurred_at, received_at, extra)
     if occurred_at is None:
         return Record(number, text, "replies", reason=(
             f"line {number}: no event time: add time=%t to the sms-service get-url, or log the "

@@ -133,10 +133,7 @@ def record_from_line(number: int, text: str) -> Record:
             values["country"] = vs.country_of(prefix[key])
     extra.update(prefix)
     occurred_at = done_date_iso(receipt.get("done_date"))
-    if occurred_at is None:
-        occurred_at = received_at
-    elif received_at is not None:
-        extra["received_at"] = received_at
+    occurred_at = vs.or_receipt_time(occurred_at, received_at, extra)
     if occurred_at is None:
         return Record(
             number, text, "deliveries",

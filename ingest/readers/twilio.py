@@ -166,10 +166,7 @@ def _status(number: int, raw: str, received_at: str | None, fields: dict[str, ob
     occurred_at = smpp.done_date_iso(done)
     if done is not None and occurred_at is None:
         extra["RawDlrDoneDate"] = done
-    if occurred_at is None:
-        occurred_at = received_at
-    elif received_at is not None:
-        extra["received_at"] = received_at
+    occurred_at = vs.or_receipt_time(occurred_at, received_at, extra)
     if occurred_at is None:
         return Record(number, raw, "deliveries", reason=f"line {number}: {NO_TIME}")
     values["occurred_at"] = occurred_at
@@ -224,10 +221,7 @@ def _click(number: int, raw: str, received_at: str | None, fields: dict[str, obj
         extra["click_time"] = click_time
     if occurred_at is None and envelope is not None:
         occurred_at = vs.normalise_time(envelope.get("time"))
-    if occurred_at is None:
-        occurred_at = received_at
-    elif received_at is not None:
-        extra["received_at"] = received_at
+    occurred_at = vs.or_receipt_time(occurred_at, received_at, extra)
     if occurred_at is None:
         return Record(number, raw, "clicks", reason=(
             f"line {number}: Twilio click without a usable click_time; log the receipt time "
