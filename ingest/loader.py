@@ -30,7 +30,9 @@ from ingest.normalise import hash_context_sql, lit, q, typed_select_sql
 from ingest.readers import jsonl
 from ingest.readers.base import ReaderError
 from ingest.schema import ensure_raw_schema
-from ingest.stage import INPUT_NAMES, LINE_SQL, ORD_SQL, STAGE, TYPE_MARKER, stage_csv, stage_parquet, stage_records
+from ingest.stage import (
+    INPUT_NAMES, LINE_SQL, ORD_SQL, STAGE, TYPE_MARKER, drop_stage, stage_csv, stage_parquet, stage_records,
+)
 
 FAULT_ENV = "NUDGELAB_FAULT"  # test hook: "after_land" kills the process before the batch commits
 RAW_KEEP = 65_536  # quarantine keeps this much of a rejected record
@@ -348,11 +350,12 @@ def ingest_file(
         raise
     finally:
         conn.execute("SET preserve_insertion_order = true")
-        for table in (STAGE, "dup_ords", "hash_recipient", "hash_phone", "hash_sender", "hash_email", "hash_ip"):
-            try:
+        try:
+            drop_stage(conn)
+            for table in ("dup_ords", "hash_recipient", "hash_phone", "hash_sender", "hash_email", "hash_ip"):
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
-            except duckdb.Error:
-                pass
+        except duckdb.Error:
+            pass
     result.seconds = time.perf_counter() - started_clock
     return result
 

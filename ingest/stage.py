@@ -79,13 +79,24 @@ def _type_sql(columns: list[str], default_type: str | None) -> str:
     return lit(default_type)
 
 
+def drop_stage(conn: duckdb.DuckDBPyConnection) -> None:
+    """Drop the stage, whichever it is: a table (CSV, Python readers) or a view (Parquet)."""
+    kinds = conn.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND temporary "
+        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? AND temporary",
+        [STAGE, STAGE],
+    ).fetchall()
+    for (kind,) in kinds:
+        conn.execute(f"DROP {kind} IF EXISTS {STAGE}")
+
+
 def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str | None) -> tuple[int, set[str]]:
     """Stage a CSV file with DuckDB's reader; malformed lines are staged with DuckDB's reason.
 
     Returns (records staged, input names present).
     """
     columns, delimiter = csv_header(path)
-    conn.execute(f"DROP TABLE IF EXISTS {STAGE}")
+    drop_stage(conn)
     if not columns:
         _create_empty_stage(conn)
         return 0, set()
@@ -143,8 +154,12 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str | N
 
 
 def stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str | None) -> tuple[int, set[str]]:
-    """Stage a Parquet file; every column is read as text so that one path validates all formats."""
-    conn.execute(f"DROP TABLE IF EXISTS {STAGE}")
+    """Stage a Parquet file as a view; every column is read as text so that one path validates all formats.
+
+    A view, not a table: Parquet is columnar and carries its own row numbers, so the few passes
+    over the stage read the file again faster than a copy of it could be written.
+    """
+    drop_stage(conn)
     try:
         described = conn.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()
     except duckdb.Error as exc:
@@ -165,11 +180,15 @@ def stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str
         extra = "CAST(json_object(" + ", ".join(f"{lit(lowered[c])}, {q(c)}" for c in unknown) + ") AS VARCHAR)"
     selected = ", ".join(f"CAST({q(c)} AS VARCHAR) AS {q(lowered[c])}" for c in columns if lowered[c] in present)
     conn.execute(
-        f"CREATE TEMP TABLE {STAGE} AS SELECT file_row_number + 1 AS _ord, file_row_number + 1 AS _line, "
+        f"CREATE TEMP VIEW {STAGE} AS SELECT file_row_number AS rowid, file_row_number + 1 AS _ord, "
+        f"file_row_number + 1 AS _line, "
         f"CAST(NULL AS VARCHAR) AS _raw, {type_sql} AS _type, CAST(NULL AS VARCHAR) AS _reason, {extra} AS _extra"
         f"{', ' + selected if selected else ''} FROM read_parquet({lit(str(path))}, file_row_number=true)"
     )
-    count = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+    try:
+        count = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+    except duckdb.Error as exc:
+        raise ReaderError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
     return count, present | ({TYPE_MARKER} if type_src else set())
 
 
@@ -177,7 +196,7 @@ def stage_records(
     conn: duckdb.DuckDBPyConnection, records: Iterable[Record], default_type: str | None, chunk: int = 200_000
 ) -> tuple[int, set[str]]:
     """Stage records from a Python reader, in chunks through Arrow."""
-    conn.execute(f"DROP TABLE IF EXISTS {STAGE}")
+    drop_stage(conn)
     _create_empty_stage(conn)
     present: set[str] = set()
     total = 0
