@@ -53,6 +53,22 @@ def test_a_failing_dbt_test_publishes_nothing_and_names_the_test(ingested):
     assert current_snapshot(settings) == snapshot and _digest(snapshot) == before
 
 
+def test_a_build_tests_what_arrived_and_a_full_refresh_tests_everything(ingested):
+    """Data tests read the rows a build brought (macros/test_scope.sql); a bad row slipped into
+    rows that were already tested is found by the next full refresh, which tests every row."""
+    settings = ingested
+    assert build(settings).success
+    conn = connect_build(settings)
+    try:  # changes an old, already tested receipt in place, keeping its ingested_at
+        conn.execute("UPDATE raw.deliveries SET status = 'teleported' "
+                     "WHERE event_id = (SELECT min(event_id) FROM raw.deliveries)")
+    finally:
+        conn.close()
+    assert build(settings).success
+    full = build(settings, full_refresh=True)
+    assert not full.success and "accepted_values" in full.reason and "status" in full.reason
+
+
 def test_the_cli_exits_non_zero_with_the_failing_test(ingested):
     settings = ingested
     conn = connect_build(settings)
@@ -96,42 +112,82 @@ def test_readers_keep_answering_during_a_build(ingested):
     reader.close()
 
 
-def _split_by_time(source: Path, early: Path, late: Path, cutoff: str) -> None:
-    """Split each generated file at ``cutoff`` (by occurred_at), as if the rest arrived later."""
-    early.mkdir(parents=True)
-    late.mkdir(parents=True)
+def _split_by_time(source: Path, parts: list[Path], cutoffs: list[str]) -> None:
+    """Split each generated file by occurred_at at ``cutoffs``, as if each part arrived later."""
+    bounds = [pl.lit(c).str.to_datetime("%Y-%m-%dT%H:%M:%S%z", time_zone="UTC") for c in cutoffs]
+    for part in parts:
+        part.mkdir(parents=True)
     for path in source.glob("*.csv"):
         frame = pl.read_csv(path, infer_schema_length=0)
         at = pl.col("occurred_at").str.replace(r"Z$", "+00:00").str.to_datetime("%Y-%m-%dT%H:%M:%S%z", time_zone="UTC")
-        before = at < pl.lit(cutoff).str.to_datetime("%Y-%m-%dT%H:%M:%S%z", time_zone="UTC")
-        frame.filter(before).write_csv(early / path.name)
-        frame.filter(~before).write_csv(late / path.name)
+        lower = None
+        for part, upper in zip(parts, [*bounds, None]):
+            keep = pl.lit(True)
+            if lower is not None:
+                keep = keep & (at >= lower)
+            if upper is not None:
+                keep = keep & (at < upper)
+            frame.filter(keep).write_csv(part / path.name)
+            lower = upper
 
 
 def _table(settings, name: str, order: str) -> pl.DataFrame:
     conn = connect_published(settings)
     try:
-        frame = pl.from_arrow(conn.execute(f"SELECT * FROM marts.{name} ORDER BY {order}").to_arrow_table())
+        frame = pl.from_arrow(conn.sql(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table())
     finally:
         conn.close()
     return frame.drop([c for c in ("ingested_through",) if c in frame.columns])
 
 
+def _late_send_and_profile_change(data: Path, out: Path) -> None:
+    """One more batch: a send whose receipts (carrying only the provider's id) landed before it,
+    and a user's new profile version, both of which change rows built earlier."""
+    out.mkdir()
+    (out / "deliveries.csv").write_text(
+        "event_id,occurred_at,provider,provider_message_id,status,channel\n"
+        "late-r1,2026-10-03T10:00:05Z,kannel-a,prov-late-1,delivered,sms\n"
+    )
+    users = pl.read_csv(data / "users.csv", infer_schema_length=0)
+    first = users.row(0, named=True)
+    (out / "sends.csv").write_text(
+        "event_id,occurred_at,message_id,user_id,campaign_id,channel,provider,provider_message_id,recipient\n"
+        f"late-s1,2026-10-03T10:00:00Z,late-m1,{first['user_id']},bill_due,sms,kannel-a,prov-late-1,+14155552671\n"
+    )
+    changed = users.head(1).with_columns(
+        pl.lit("profile-change-1").alias("event_id"), pl.lit("2026-10-20T00:00:00Z").alias("occurred_at"),
+        pl.lit("lapsed" if first["segment"] != "lapsed" else "regular").alias("segment"),
+    )
+    changed.write_csv(out / "users.csv")
+
+
+MARTS = {"marts.fct_messages": "message_id", "marts.fct_funnel_daily": "ALL", "marts.dim_users": "user_id",
+         "marts.fct_engagement_hourly": "ALL", "marts.fct_experiment_units": "experiment_id, unit_id",
+         "marts.fct_experiment_stats": "ALL", "marts.fct_metric_timeseries": "ALL",
+         "intermediate.int_receipts_aggregated_to_messages": "message_id",
+         "intermediate.int_clicks_aggregated_to_messages": "message_id",
+         "intermediate.int_dwells_aggregated_to_messages": "message_id",
+         "intermediate.int_conversions_attributed_to_messages": "conversion_id"}
+
+
 def test_incremental_builds_equal_a_full_refresh(settings, tmp_path):
     generate(tmp_path / "data", fmt="csv", **SIZE)
-    _split_by_time(tmp_path / "data", tmp_path / "part1", tmp_path / "part2", "2026-10-09T12:00:00+00:00")
-    run_ingest(settings, [tmp_path / "part1"])
+    parts = [tmp_path / f"part{i}" for i in range(3)]
+    _split_by_time(tmp_path / "data", parts, ["2026-10-09T12:00:00+00:00", "2026-10-12T07:00:00+00:00"])
+    _late_send_and_profile_change(tmp_path / "data", tmp_path / "part3")
+    run_ingest(settings, [parts[0]])
     assert build(settings).success
-    run_ingest(settings, [tmp_path / "part2"])
-    incremental = build(settings)
-    assert incremental.success, incremental.reason
-    tables = {"fct_messages": "message_id", "fct_funnel_daily": "ALL", "dim_users": "user_id",
-              "fct_experiment_units": "experiment_id, unit_id",
-              "fct_experiment_stats": "ALL", "fct_metric_timeseries": "ALL"}
-    after_increments = {name: _table(settings, name, order) for name, order in tables.items()}
-    assert after_increments["fct_messages"].height > 0
+    for part in [*parts[1:], tmp_path / "part3"]:
+        summary = run_ingest(settings, [part])
+        assert not summary.errors and summary.total("loaded") > 0, summary.errors
+        incremental = build(settings)
+        assert incremental.success, incremental.reason
+    after_increments = {name: _table(settings, name, order) for name, order in MARTS.items()}
+    assert after_increments["marts.fct_messages"].height > 0
+    late = after_increments["marts.fct_messages"].filter(pl.col("message_id") == "late-m1")
+    assert late["final_status"].to_list() == ["delivered"]  # the receipt that came first was adopted
     assert build(settings, full_refresh=True).success
-    for name, order in tables.items():
+    for name, order in MARTS.items():
         full = _table(settings, name, order)
         assert full.equals(after_increments[name]), name
 

@@ -123,7 +123,7 @@ def expected_funnel(data: Path, truth: dict) -> pl.DataFrame:
 def marts(settings, sql: str, params: list | None = None) -> pl.DataFrame:
     conn = duckdb.connect(str(current_snapshot(settings)), read_only=True)
     try:
-        return pl.from_arrow(conn.execute(sql, params or []).to_arrow_table())
+        return pl.from_arrow(conn.sql(sql, params=params or None).to_arrow_table())
     finally:
         conn.close()
 

@@ -1,34 +1,57 @@
-{#- Users touched by any event ingested after `since` (a SQL expression): the changed keys of the
-    incremental marts. A receipt that carries only the provider's id reaches its user through the
-    send with that id; a profile change touches its user too. -#}
-{% macro users_touched_since(since) -%}
-    select distinct coalesce(touched.user_id, sends.user_id) as user_id
-    from (
-        select user_id, message_id from {{ ref('stg_messaging__sends') }} where ingested_at > {{ since }}
-        union all
-        select user_id, message_id from {{ ref('stg_messaging__deliveries') }} where ingested_at > {{ since }}
-        union all
-        select user_id, message_id from {{ ref('stg_messaging__clicks') }} where ingested_at > {{ since }}
-        union all
-        select user_id, message_id from {{ ref('stg_messaging__dwells') }} where ingested_at > {{ since }}
-        union all
-        select user_id, cast(null as {{ dbt.type_string() }}) from {{ ref('stg_messaging__conversions') }} where ingested_at > {{ since }}
-        union all
-        select user_id, cast(null as {{ dbt.type_string() }}) from {{ ref('stg_messaging__assignments') }} where ingested_at > {{ since }}
-        union all
-        select user_id, cast(null as {{ dbt.type_string() }}) from {{ source('messaging', 'users') }} where ingested_at > {{ since }}
-        union all
-        select cast(null as {{ dbt.type_string() }}), s.message_id
-        from {{ ref('stg_messaging__deliveries') }} as d
-        inner join {{ ref('stg_messaging__sends') }} as s
-            on d.message_id is null and d.provider_message_id = s.provider_message_id
-        where d.ingested_at > {{ since }}
-    ) as touched
-    left join {{ ref('stg_messaging__sends') }} as sends
-        on touched.user_id is null and touched.message_id = sends.message_id
+{#- Change detection for the incremental models.
+
+    Every incremental model stores `ingested_through`, the newest raw ingested_at when it was
+    built. The next build treats raw rows ingested after that watermark as new and recomputes
+    every key they touch. Detection reads the append-only raw tables with a range filter on
+    ingested_at (answered from their zone maps, so it costs little however large the tables
+    grow); the models' own logic keeps reading staging. -#}
+
+{#- The watermark of the model being built (only inside is_incremental()). -#}
+{% macro since_last_build() -%}
+    (select max(ingested_through) from {{ this }})
 {%- endmacro %}
 
-{#- The newest ingested_at over the raw tables: the watermark an incremental mart records. -#}
+{#- Messages touched by a raw row ingested after `since`: their own (re)send, a receipt, a click or
+    a dwell. A receipt that carries only the provider's id reaches its message through the send with
+    that id, and a new send touches itself, which lets it adopt receipts that arrived before it. -#}
+{% macro messages_touched_since(since) -%}
+    select message_id from {{ source('messaging', 'sends') }}
+    where ingested_at > {{ since }} and message_id is not null
+    union
+    select message_id from {{ source('messaging', 'deliveries') }}
+    where ingested_at > {{ since }} and message_id is not null
+    union
+    select sends.message_id
+    from {{ source('messaging', 'deliveries') }} as receipts
+    inner join {{ source('messaging', 'sends') }} as sends
+        on receipts.provider_message_id = sends.provider_message_id
+    where receipts.ingested_at > {{ since }} and receipts.message_id is null and sends.message_id is not null
+    union
+    select message_id from {{ source('messaging', 'clicks') }}
+    where ingested_at > {{ since }} and message_id is not null
+    union
+    select message_id from {{ source('messaging', 'dwells') }}
+    where ingested_at > {{ since }} and message_id is not null
+{%- endmacro %}
+
+{#- Users touched by a raw row ingested after `since`: any event that names them, any event on one
+    of their messages, a conversion, an assignment, a profile change. -#}
+{% macro users_touched_since(since) -%}
+    select user_id from {{ source('messaging', 'sends') }} where ingested_at > {{ since }} and user_id is not null
+    union
+    select user_id from {{ source('messaging', 'conversions') }} where ingested_at > {{ since }} and user_id is not null
+    union
+    select user_id from {{ source('messaging', 'assignments') }} where ingested_at > {{ since }} and user_id is not null
+    union
+    select user_id from {{ source('messaging', 'users') }} where ingested_at > {{ since }} and user_id is not null
+    union
+    select sends.user_id
+    from {{ source('messaging', 'sends') }} as sends
+    where sends.user_id is not null
+      and sends.message_id in ({{ messages_touched_since(since) }})
+{%- endmacro %}
+
+{#- The newest ingested_at over the raw tables: the watermark an incremental model records. -#}
 {% macro raw_ingested_through() -%}
     select max(ingested_at) as ingested_through from (
         select max(ingested_at) as ingested_at from {{ source('messaging', 'sends') }}
@@ -41,17 +64,26 @@
     ) as latest
 {%- endmacro %}
 
-{#- The CTEs an incremental-by-users mart starts with: `watermark` and `affected_users` (only when
-    incremental) and `ingested_through` (always; the mart stores it for the next build). Ends with a
-    comma: the model's own CTEs follow. -#}
+{#- The CTEs an incremental-by-users model starts with: `affected_users` (only when incremental)
+    and `ingested_through` (always; the model stores it for the next build). Ends with a comma:
+    the model's own CTEs follow. -#}
 {% macro changed_users_ctes() -%}
 {% if is_incremental() %}
-watermark as (
-    select max(ingested_through) as since from {{ this }}
-),
-
 affected_users as (
-    {{ users_touched_since('(select since from watermark)') }}
+    {{ users_touched_since(since_last_build()) }}
+),
+{% endif %}
+
+ingested_through as (
+    {{ raw_ingested_through() }}
+),
+{%- endmacro %}
+
+{#- Likewise for an incremental-by-messages model: `affected_messages` and `ingested_through`. -#}
+{% macro changed_messages_ctes() -%}
+{% if is_incremental() %}
+affected_messages as (
+    {{ messages_touched_since(since_last_build()) }}
 ),
 {% endif %}
 

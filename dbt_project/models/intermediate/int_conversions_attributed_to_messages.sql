@@ -3,15 +3,42 @@
     attribution_model = last_click, the latest such message that the user clicked (as a human)
     before converting. Two messages competing for one conversion: the later one wins (ties broken
     by message id, so the answer never depends on the engine). -#}
-with conversions as (
+
+{#- Incremental by user: a build recomputes every conversion of every user touched since the last
+    one (a new conversion, a late send that may now win the credit, a click for last_click). -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='conversion_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+with
+
+{{ changed_users_ctes() }}
+
+conversions as (
     select * from {{ ref('stg_messaging__conversions') }}
+    {% if is_incremental() %}
+    where user_id in (select user_id from affected_users)
+    {% endif %}
 ),
 
 messages as (
     select sends.message_id, sends.user_id, sends.sent_at, clicks.first_human_click_at
+    {% if is_incremental() %}
+    -- stg_messaging__sends for the touched users only (see macros/staged_sends.sql)
+    from ({{ staged_sends(messages_of_users('select user_id from affected_users')) }}) as sends
+    {% else %}
     from {{ ref('stg_messaging__sends') }} as sends
+    {% endif %}
     left join {{ ref('int_clicks_aggregated_to_messages') }} as clicks
         on sends.message_id = clicks.message_id
+    {% if is_incremental() %}
+    where sends.user_id in (select user_id from affected_users)
+    {% endif %}
 ),
 
 candidates as (
@@ -46,7 +73,8 @@ final as (
         conversions.currency,
         conversions.converted_at,
         conversions.ingested_at,
-        credited.message_id as attributed_message_id
+        credited.message_id as attributed_message_id,
+        (select ingested_through from ingested_through) as ingested_through
     from conversions
     left join credited on conversions.conversion_id = credited.conversion_id
 )

@@ -1,7 +1,23 @@
 {#- One row per message with a landing-page visit: the longest dwell and when the first visit began. -#}
-with dwells as (
+{{
+    config(
+        materialized='incremental',
+        unique_key='message_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+with
+
+{{ changed_messages_ctes() }}
+
+dwells as (
     select * from {{ ref('stg_messaging__dwells') }}
     where message_id is not null
+    {% if is_incremental() %}
+        and message_id in (select message_id from affected_messages)
+    {% endif %}
 ),
 
 final as (
@@ -10,7 +26,8 @@ final as (
         max(dwell_seconds) as max_dwell_seconds,
         sum(dwell_seconds) as total_dwell_seconds,
         min(case when dwell_seconds >= {{ var('engaged_dwell_seconds') }} then visited_at end) as engaged_at,
-        count(*) as visits
+        count(*) as visits,
+        (select ingested_through from ingested_through) as ingested_through
     from dwells
     group by message_id
 )

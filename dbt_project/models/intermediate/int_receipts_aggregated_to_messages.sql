@@ -1,11 +1,34 @@
 {#- One row per message that has at least one receipt: its final status by precedence (never by
     arrival order), when it was first delivered, and the network facts the receipts carry. -#}
-with receipts as (
-    select * from {{ ref('stg_messaging__deliveries') }}
-),
+{{
+    config(
+        materialized='incremental',
+        unique_key='message_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+with
+
+{{ changed_messages_ctes() }}
 
 sends as (
+    {% if is_incremental() %}
+    -- stg_messaging__sends for the touched messages only (see macros/staged_sends.sql)
+    select message_id, provider_message_id from ({{ staged_sends('select message_id from affected_messages') }}) as touched
+    {% else %}
     select message_id, provider_message_id from {{ ref('stg_messaging__sends') }}
+    {% endif %}
+),
+
+receipts as (
+    select * from {{ ref('stg_messaging__deliveries') }}
+    {% if is_incremental() %}
+    -- a touched message's receipts: those naming it, and those that carry only its provider id
+    where message_id in (select message_id from affected_messages)
+       or (message_id is null and provider_message_id in (select provider_message_id from sends))
+    {% endif %}
 ),
 
 precedence as (
@@ -60,7 +83,8 @@ final as (
         first_receipt_at,
         last_receipt_at,
         receipt_carrier,
-        receipt_region
+        receipt_region,
+        (select ingested_through from ingested_through) as ingested_through
     from summary
 )
 

@@ -1,7 +1,3 @@
--- depends_on: {{ ref('stg_messaging__sends') }}
--- depends_on: {{ ref('stg_messaging__deliveries') }}
--- depends_on: {{ ref('stg_messaging__clicks') }}
--- depends_on: {{ ref('stg_messaging__dwells') }}
 {{
     config(
         materialized='incremental',

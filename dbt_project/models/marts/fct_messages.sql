@@ -1,8 +1,3 @@
--- depends_on: {{ ref('stg_messaging__deliveries') }}
--- depends_on: {{ ref('stg_messaging__clicks') }}
--- depends_on: {{ ref('stg_messaging__dwells') }}
--- depends_on: {{ ref('stg_messaging__conversions') }}
--- depends_on: {{ ref('stg_messaging__assignments') }}
 {{
     config(
         materialized='incremental',
@@ -23,9 +18,12 @@ with
 {{ changed_users_ctes() }}
 
 sends as (
-    select * from {{ ref('stg_messaging__sends') }}
     {% if is_incremental() %}
+    -- stg_messaging__sends for the touched users only (see macros/staged_sends.sql)
+    select * from ({{ staged_sends(messages_of_users('select user_id from affected_users')) }}) as touched
     where user_id in (select user_id from affected_users)
+    {% else %}
+    select * from {{ ref('stg_messaging__sends') }}
     {% endif %}
 ),
 
