@@ -110,8 +110,11 @@ def main() -> int:
 
             _context()
             warm_up = time.perf_counter() - import_start
+            # the generator leaves a gigabyte of dirty pages: write them out before timing anything
+            os.sync()
             base = baseline_load(files, fmt, scratch / f"baseline-{fmt}.duckdb")
             _line(f"DuckDB {'read_parquet' if fmt == 'parquet' else 'read_csv'} into tables (baseline)", base, rows)
+            os.sync()
             ours, summary = nudgelab_load(files, scratch / f"home-{fmt}")
             _line("nudgelab ingest (validate, hash, dedupe, land, expectations)", ours, rows,
                   f"ratio {ours / base:.2f}× baseline")
