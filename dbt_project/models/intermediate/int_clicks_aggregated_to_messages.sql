@@ -1,14 +1,5 @@
 {#- One row per message with at least one click: human clicks (bots and e-mail opens excluded) and
     bot clicks counted apart, first human click time. -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key='message_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail'
-    )
-}}
-
 with
 
 {{ changed_messages_ctes() }}

@@ -6,14 +6,7 @@
 
 {#- Incremental by user: a build recomputes every conversion of every user touched since the last
     one (a new conversion, a late send that may now win the credit, a click for last_click). -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key='conversion_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail'
-    )
-}}
+{{ config(unique_key='conversion_id') }}
 
 with
 

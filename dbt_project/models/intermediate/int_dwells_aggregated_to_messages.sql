@@ -1,13 +1,4 @@
 {#- One row per message with a landing-page visit: the longest dwell and when the first visit began. -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key='message_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail'
-    )
-}}
-
 with
 
 {{ changed_messages_ctes() }}

@@ -1,14 +1,5 @@
 {#- One row per message that has at least one receipt: its final status by precedence (never by
     arrival order), when it was first delivered, and the network facts the receipts carry. -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key='message_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail'
-    )
-}}
-
 with
 
 {{ changed_messages_ctes() }}
