@@ -76,7 +76,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         if not args.quiet and line.strip():
             print(line, file=sys.stderr, flush=True)
 
-    result = build(settings, full_refresh=args.full_refresh, select=args.select, echo=echo)
+    result = build(settings, full_refresh=args.full_refresh, select=args.select, echo=echo,
+                   test_all_rows=args.test_all_rows)
     if not result.success:
         raise CliError(f"build not published: {result.reason}")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
@@ -193,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bld.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
     bld.add_argument("--select", help="dbt node selection (default: everything)")
+    bld.add_argument("--test-all-rows", action="store_true",
+                     help="run the data tests on every row, not only on what arrived since the last build "
+                     "(a full refresh always does)")
     bld.add_argument("--quiet", action="store_true", help="do not echo dbt's per-step lines")
     bld.set_defaults(func=_cmd_build)
 

@@ -98,6 +98,7 @@ def build(
     full_refresh: bool = False,
     select: str | None = None,
     echo: Callable[[str], None] | None = None,
+    test_all_rows: bool = False,
 ) -> BuildResult:
     """dbt build → audit → publish. Publishes only when dbt (models and tests) and the audit pass."""
     settings.ensure()
@@ -113,7 +114,8 @@ def build(
     # Unit tests check the models' logic on fixed inputs, not the data: they run in `make test` (and
     # whenever a data engineer runs `dbt build` by hand), not in every production build.
     args = ["build", "--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else []) \
-        + (["--select", select] if select else [])
+        + (["--select", select] if select else []) \
+        + (["--vars", "{test_all_rows: true}"] if test_all_rows else [])
     code, failures = run_dbt(settings, args, echo)
     timings["dbt_build"] = time.perf_counter() - start
     if code != 0 or failures:

@@ -65,6 +65,8 @@ def test_a_build_tests_what_arrived_and_a_full_refresh_tests_everything(ingested
     finally:
         conn.close()
     assert build(settings).success
+    every_row = build(settings, test_all_rows=True)
+    assert not every_row.success and "accepted_values" in every_row.reason and "status" in every_row.reason
     full = build(settings, full_refresh=True)
     assert not full.success and "accepted_values" in full.reason and "status" in full.reason
 
