@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nudgelab.audit import AuditResult, audit_marts
 from warehouse.connections import connect_build
-from warehouse.publish import publish, set_build_audited
+from warehouse.publish import build_is_audited, publish, set_build_audited
 from warehouse.settings import Settings
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -40,9 +40,11 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def run_dbt(settings: Settings, args: list[str], echo: Callable[[str], None] | None = None) -> tuple[int, list[dict]]:
+def run_dbt(
+    settings: Settings, args: list[str], echo: Callable[[str], None] | None = None, env_extra: dict | None = None
+) -> tuple[int, list[dict]]:
     """Run a dbt command on the project against this NUDGELAB_HOME; returns (exit code, failed nodes)."""
-    env = dict(os.environ, NUDGELAB_HOME=str(settings.home), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    env = dict(os.environ, NUDGELAB_HOME=str(settings.home), DBT_SEND_ANONYMOUS_USAGE_STATS="false", **(env_extra or {}))
     target = settings.home / "dbt_target"
     command = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
                "--target-path", str(target), "--log-path", str(settings.home / "dbt_logs")]
@@ -107,6 +109,9 @@ def build(
     timings: dict[str, float] = {}
     conn = connect_build(settings)
     try:  # from here until the audit passes, the build database is not publishable
+        # After a build that failed (or before the first), what it wrote was never accepted:
+        # test every row, not only what arrived since (see dbt_project/macros/test_scope.sql).
+        test_all_rows = test_all_rows or not build_is_audited(conn)
         set_build_audited(conn, False)
     finally:
         conn.close()
@@ -114,9 +119,9 @@ def build(
     # Unit tests check the models' logic on fixed inputs, not the data: they run in `make test` (and
     # whenever a data engineer runs `dbt build` by hand), not in every production build.
     args = ["build", "--exclude-resource-type", "unit_test"] + (["--full-refresh"] if full_refresh else []) \
-        + (["--select", select] if select else []) \
-        + (["--vars", "{test_all_rows: true}"] if test_all_rows else [])
-    code, failures = run_dbt(settings, args, echo)
+        + (["--select", select] if select else [])
+    # an environment variable, not --vars: changed vars make dbt parse the whole project again
+    code, failures = run_dbt(settings, args, echo, {"NUDGELAB_TEST_ALL_ROWS": "1"} if test_all_rows else None)
     timings["dbt_build"] = time.perf_counter() - start
     if code != 0 or failures:
         first = failures[0] if failures else {"node": "dbt", "message": f"dbt exited with {code}"}

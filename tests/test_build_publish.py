@@ -71,6 +71,37 @@ def test_a_build_tests_what_arrived_and_a_full_refresh_tests_everything(ingested
     assert not full.success and "accepted_values" in full.reason and "status" in full.reason
 
 
+def test_after_a_failed_build_the_next_one_tests_every_row(ingested, tmp_path):
+    """A failed build leaves what it wrote in the build database, unpublished; the next build must
+    not pass it by testing only the rows that arrived since (here: one unrelated click)."""
+    settings = ingested
+    assert build(settings).success
+    orphan = tmp_path / "orphan"
+    orphan.mkdir()
+    (orphan / "sends.csv").write_text(
+        "event_id,occurred_at,message_id,user_id,campaign_id,channel,provider,provider_message_id,recipient\n"
+        "orphan-s1,2026-10-05T10:00:00Z,orphan-m1,u-without-profile,bill_due,sms,kannel-a,orphan-p1,+14155552671\n"
+    )
+    assert run_ingest(settings, [orphan]).total("loaded") == 1
+    failed = build(settings)
+    assert not failed.success and "relationships" in failed.reason
+    conn = connect_build(settings)
+    try:
+        message, user = conn.execute("SELECT message_id, user_id FROM raw.sends WHERE user_id <> 'u-without-profile' "
+                                     "ORDER BY message_id LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    click = tmp_path / "click"
+    click.mkdir()
+    (click / "clicks.csv").write_text(
+        "event_id,occurred_at,message_id,user_id,link_id,url,user_agent\n"
+        f"late-click-1,2026-10-05T11:00:00Z,{message},{user},l1,https://x.test/a,Mozilla/5.0\n"
+    )
+    assert run_ingest(settings, [click]).total("loaded") == 1
+    again = build(settings)
+    assert not again.success and "relationships" in again.reason
+
+
 def test_the_cli_exits_non_zero_with_the_failing_test(ingested):
     settings = ingested
     conn = connect_build(settings)
@@ -177,17 +208,24 @@ def test_incremental_builds_equal_a_full_refresh(settings, tmp_path):
     parts = [tmp_path / f"part{i}" for i in range(3)]
     _split_by_time(tmp_path / "data", parts, ["2026-10-09T12:00:00+00:00", "2026-10-12T07:00:00+00:00"])
     _late_send_and_profile_change(tmp_path / "data", tmp_path / "part3")
+    (tmp_path / "part4").mkdir()  # the late send recorded again, under a new provider id
+    (tmp_path / "part4" / "sends.csv").write_text(
+        (tmp_path / "part3" / "sends.csv").read_text().replace("late-s1,", "late-s2,").replace("prov-late-1", "prov-late-2")
+    )
     run_ingest(settings, [parts[0]])
     assert build(settings).success
-    for part in [*parts[1:], tmp_path / "part3"]:
+    for part in [*parts[1:], tmp_path / "part3", tmp_path / "part4"]:
         summary = run_ingest(settings, [part])
         assert not summary.errors and summary.total("loaded") > 0, summary.errors
         incremental = build(settings)
         assert incremental.success, incremental.reason
+        if part.name == "part3":
+            late = _table(settings, "marts.fct_messages", "message_id").filter(pl.col("message_id") == "late-m1")
+            assert late["final_status"].to_list() == ["delivered"]  # the receipt that came first was adopted
     after_increments = {name: _table(settings, name, order) for name, order in MARTS.items()}
     assert after_increments["marts.fct_messages"].height > 0
     late = after_increments["marts.fct_messages"].filter(pl.col("message_id") == "late-m1")
-    assert late["final_status"].to_list() == ["delivered"]  # the receipt that came first was adopted
+    assert late["final_status"].to_list() == [None]  # its new provider id matches no receipt any more
     assert build(settings, full_refresh=True).success
     for name, order in MARTS.items():
         full = _table(settings, name, order)

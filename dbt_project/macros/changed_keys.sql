@@ -6,9 +6,15 @@
     ingested_at (answered from their zone maps, so it costs little however large the tables
     grow); the models' own logic keeps reading staging. -#}
 
-{#- The watermark of the model being built (only inside is_incremental()). -#}
+{#- The watermark of the model being built (only inside is_incremental()). An empty table has
+    none: then every raw row counts as new. -#}
 {% macro since_last_build() -%}
-    (select max(ingested_through) from {{ this }})
+    (select coalesce(max(ingested_through), {{ before_any_data() }}) from {{ this }})
+{%- endmacro %}
+
+{#- A time before any event: the watermark of a model that holds nothing yet. -#}
+{% macro before_any_data() -%}
+    cast('1900-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
 
 {#- Messages touched by a raw row ingested after `since`: their own (re)send, a receipt, a click or
@@ -41,6 +47,9 @@
     union
     select user_id from {{ source('messaging', 'conversions') }} where ingested_at > {{ since }} and user_id is not null
     union
+    -- the randomisation unit is the user; an assignment need not name user_id as well
+    select unit_id from {{ source('messaging', 'assignments') }} where ingested_at > {{ since }} and unit_id is not null
+    union
     select user_id from {{ source('messaging', 'assignments') }} where ingested_at > {{ since }} and user_id is not null
     union
     select user_id from {{ source('messaging', 'users') }} where ingested_at > {{ since }} and user_id is not null
@@ -61,16 +70,23 @@
         union all select max(ingested_at) from {{ source('messaging', 'conversions') }}
         union all select max(ingested_at) from {{ source('messaging', 'assignments') }}
         union all select max(ingested_at) from {{ source('messaging', 'users') }}
+        union all select max(ingested_at) from {{ source('messaging', 'replies') }}
     ) as latest
 {%- endmacro %}
 
 {#- The CTEs an incremental-by-users model starts with: `affected_users` (only when incremental)
     and `ingested_through` (always; the model stores it for the next build). Ends with a comma:
-    the model's own CTEs follow. -#}
-{% macro changed_users_ctes() -%}
+    the model's own CTEs follow. `upstream_users` (a query of user ids) adds the users whose rows
+    in an incremental parent were rewritten after this model's watermark: a parent built on its
+    own (`--select`) since then would otherwise leave them behind. -#}
+{% macro changed_users_ctes(upstream_users='') -%}
 {% if is_incremental() %}
 affected_users as (
     {{ users_touched_since(since_last_build()) }}
+    {%- if upstream_users %}
+    union
+    {{ upstream_users }}
+    {%- endif %}
 ),
 {% endif %}
 

@@ -3,12 +3,14 @@
     Tests configured with `where: rows_new_since_the_last_build` (the project default, see
     dbt_project.yml) read only what this build brought:
       - on a raw source: the rows ingested after the previous build's watermark (older rows were
-        tested when they arrived);
+        tested when they arrived); a `unique` test reads every row sharing a key with those, so a
+        new row that repeats an old key fails it;
       - on an incremental model: the rows this build wrote (they carry its watermark). A key test
         still holds for the whole table: delete+insert replaces every key it writes;
       - on a view or a table rebuilt from scratch: every row.
-    A full refresh, the first build, and `--vars '{test_all_rows: true}'` test every row. Any other
-    `where` works as dbt's own does. -#}
+    A full refresh, the first build, `--vars '{test_all_rows: true}'` and the environment variable
+    NUDGELAB_TEST_ALL_ROWS=1 (set by `nudgelab build --test-all-rows`, and after a build that
+    failed) test every row. Any other `where` works as dbt's own does. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where == 'rows_new_since_the_last_build' -%}
@@ -21,7 +23,8 @@
 {%- endmacro %}
 
 {% macro new_rows_condition(relation) -%}
-    {%- if not execute or flags.FULL_REFRESH or var('test_all_rows', false) -%}
+    {%- if not execute or flags.FULL_REFRESH or var('test_all_rows', false)
+          or env_var('NUDGELAB_TEST_ALL_ROWS', '') in ('1', 'true') -%}
         {%- do return('') -%}
     {%- endif -%}
     {%- if model.attached_node -%}
@@ -34,6 +37,12 @@
     {%- if model.sources -%}
         {%- set previous = last_build_watermark() -%}
         {%- if previous -%}
+            {%- set test = model.test_metadata or {} -%}
+            {%- set column = (test.kwargs or {}).get('column_name') -%}
+            {%- if test.name == 'unique' and column -%}
+                {#- every row that shares a key with a new row: a new row repeating an old key fails -#}
+                {%- do return(column ~ ' in (select ' ~ column ~ ' from ' ~ relation ~ ' where ingested_at > ' ~ previous ~ ')') -%}
+            {%- endif -%}
             {%- do return('ingested_at > ' ~ previous) -%}
         {%- endif -%}
     {%- endif -%}
@@ -46,5 +55,5 @@
     {%- if not node -%}{%- do return('') -%}{%- endif -%}
     {%- set built = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
     {%- if built is none -%}{%- do return('') -%}{%- endif -%}
-    {%- do return('(select max(ingested_through) from ' ~ built ~ ')') -%}
+    {%- do return('(select coalesce(max(ingested_through), ' ~ before_any_data() ~ ') from ' ~ built ~ ')') -%}
 {%- endmacro %}

@@ -1,5 +1,10 @@
 {#- One row per message that has at least one receipt: its final status by precedence (never by
     arrival order), when it was first delivered, and the network facts the receipts carry. -#}
+{#- delete+insert replaces the keys a build writes; a touched message may now have no receipt at
+    all (its receipts matched an older provider id of a send recorded again), so every touched
+    message's row goes first. -#}
+{{ config(pre_hook="{% if is_incremental() %}delete from {{ this }} where message_id in ({{ messages_touched_since(since_last_build()) }}){% endif %}") }}
+
 with
 
 {{ changed_messages_ctes() }}

@@ -13,7 +13,11 @@
     by an event ingested since the previous build is recomputed. -#}
 with
 
-{{ changed_users_ctes() }}
+{%- set rewritten_upstream -%}
+    select user_id from {{ ref('fct_messages') }} where ingested_through > {{ since_last_build() }}
+{%- endset %}
+
+{{ changed_users_ctes(rewritten_upstream) }}
 
 assignments as (
     select * from {{ ref('stg_messaging__assignments') }}

@@ -15,7 +15,21 @@
 
 with
 
-{{ changed_users_ctes() }}
+{%- set rewritten_upstream -%}
+    select sends.user_id
+    from {{ source('messaging', 'sends') }} as sends
+    where sends.message_id in (
+        select message_id from {{ ref('int_receipts_aggregated_to_messages') }} where ingested_through > {{ since_last_build() }}
+        union
+        select message_id from {{ ref('int_clicks_aggregated_to_messages') }} where ingested_through > {{ since_last_build() }}
+        union
+        select message_id from {{ ref('int_dwells_aggregated_to_messages') }} where ingested_through > {{ since_last_build() }}
+    )
+    union
+    select user_id from {{ ref('int_conversions_attributed_to_messages') }} where ingested_through > {{ since_last_build() }}
+{%- endset %}
+
+{{ changed_users_ctes(rewritten_upstream) }}
 
 sends as (
     {% if is_incremental() %}
