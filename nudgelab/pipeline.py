@@ -111,7 +111,11 @@ def build(
     try:  # from here until the audit passes, the build database is not publishable
         # After a build that failed (or before the first), what it wrote was never accepted:
         # test every row, not only what arrived since (see dbt_project/macros/test_scope.sql).
-        test_all_rows = test_all_rows or not build_is_audited(conn)
+        last_passed = build_is_audited(conn)
+        if select and not last_passed:
+            return BuildResult(False, "the last build did not pass, and a partial build (--select) cannot show that "
+                               "everything does: run `nudgelab build` without --select")
+        test_all_rows = test_all_rows or not last_passed
         set_build_audited(conn, False)
     finally:
         conn.close()

@@ -102,6 +102,47 @@ def test_after_a_failed_build_the_next_one_tests_every_row(ingested, tmp_path):
     assert not again.success and "relationships" in again.reason
 
 
+def test_a_partial_build_leaves_nothing_behind(ingested, tmp_path):
+    """`--select fct_messages` after a late receipt rebuilds the mart from parents that have not
+    seen it; the next whole build must still bring the message up to date."""
+    settings = ingested
+    assert build(settings).success
+    conn = connect_build(settings)
+    try:
+        message, provider = conn.execute(
+            "SELECT message_id, provider FROM marts.fct_messages WHERE final_status = 'delivered' ORDER BY message_id LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    late = tmp_path / "late"
+    late.mkdir()
+    (late / "deliveries.csv").write_text(
+        "event_id,occurred_at,message_id,provider,status,channel\n"
+        f"late-failure-1,2026-10-20T10:00:00Z,{message},{provider},failed,sms\n"
+    )
+    assert run_ingest(settings, [late]).total("loaded") == 1
+    assert build(settings, select="fct_messages").success
+    assert build(settings).success
+    conn = connect_build(settings)
+    try:
+        status = conn.execute("SELECT final_status FROM marts.fct_messages WHERE message_id = ?", [message]).fetchone()
+    finally:
+        conn.close()
+    assert status == ("failed",)  # a failure outranks the earlier delivery
+
+
+def test_a_partial_build_after_a_failed_one_is_refused(ingested):
+    settings = ingested
+    conn = connect_build(settings)
+    try:  # a build that never passed: nothing audited yet
+        conn.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    finally:
+        conn.close()
+    refused = build(settings, select="fct_engagement_hourly")
+    assert not refused.success and "without --select" in refused.reason
+    assert current_snapshot(settings) is None
+
+
 def test_the_cli_exits_non_zero_with_the_failing_test(ingested):
     settings = ingested
     conn = connect_build(settings)

@@ -1,18 +1,56 @@
 {#- Change detection for the incremental models.
 
-    Every incremental model stores `ingested_through`, the newest raw ingested_at when it was
-    built. The next build treats raw rows ingested after that watermark as new and recomputes
-    every key they touch. Detection reads the append-only raw tables with a range filter on
+    Every incremental model records a watermark (meta.dbt_watermarks): the newest raw ingested_at
+    it has taken in. The next build treats raw rows ingested after it as new and recomputes every
+    key they touch. Detection reads the append-only raw tables with a range filter on
     ingested_at (answered from their zone maps, so it costs little however large the tables
     grow); the models' own logic keeps reading staging. -#}
 
-{#- The watermark of the model being built (only inside is_incremental()). An empty table has
-    none: then every raw row counts as new. -#}
-{% macro since_last_build() -%}
-    (select coalesce(max(ingested_through), {{ before_any_data() }}) from {{ this }})
+{#- Where incremental models record their watermarks: one row per model, written after each
+    successful build of it (see record_watermark). Kept apart from the models' rows so that a
+    build that writes no row still moves its watermark. -#}
+{% macro watermark_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema='meta', identifier='dbt_watermarks')) }}
 {%- endmacro %}
 
-{#- A time before any event: the watermark of a model that holds nothing yet. -#}
+{#- on-run-start: create the watermark table when missing. -#}
+{% macro create_watermark_table() -%}
+    {%- set relation = watermark_relation() -%}
+    {%- do adapter.create_schema(relation) -%}
+    create table if not exists {{ relation }} (
+        model {{ dbt.type_string() }},
+        ingested_through {{ dbt.type_timestamp() }},
+        recorded_at {{ dbt.type_timestamp() }}
+    )
+{%- endmacro %}
+
+{#- The watermark of the model being built (only inside is_incremental()). A model with none
+    recorded takes every raw row as new. -#}
+{% macro since_last_build() -%}
+    (select coalesce(max(ingested_through), {{ before_any_data() }}) from {{ watermark_relation() }}
+     where model = '{{ this.identifier }}')
+{%- endmacro %}
+
+{#- post-hook of every incremental model: it has now taken in the raw rows up to the newest
+    ingested_at, but no further than its incremental parents have (a parent left out of a
+    `--select` build has not seen the newest rows yet; the next build then recomputes from here). -#}
+{% macro record_watermark() -%}
+    {%- set bounds = ['coalesce((' ~ raw_ingested_through() ~ '), ' ~ before_any_data() ~ ')'] -%}
+    {%- for node_id in model.depends_on.nodes -%}
+        {%- set parent = graph.nodes.get(node_id) -%}
+        {%- if parent and parent.resource_type == 'model' and parent.config.materialized == 'incremental' -%}
+            {%- do bounds.append('(select coalesce(max(ingested_through), ' ~ before_any_data() ~ ') from '
+                ~ watermark_relation() ~ " where model = '" ~ (parent.alias or parent.name) ~ "')") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    delete from {{ watermark_relation() }} where model = '{{ this.identifier }}';
+    insert into {{ watermark_relation() }} (model, ingested_through, recorded_at)
+    select '{{ this.identifier }}',
+           {% if bounds | length == 1 %}{{ bounds[0] }}{% else %}least({{ bounds | join(', ') }}){% endif %},
+           {{ dbt.current_timestamp() }}
+{%- endmacro %}
+
+{#- A time before any event: the watermark of a model that has taken in nothing yet. -#}
 {% macro before_any_data() -%}
     cast('1900-01-01 00:00:00+00' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
@@ -75,18 +113,12 @@
 {%- endmacro %}
 
 {#- The CTEs an incremental-by-users model starts with: `affected_users` (only when incremental)
-    and `ingested_through` (always; the model stores it for the next build). Ends with a comma:
-    the model's own CTEs follow. `upstream_users` (a query of user ids) adds the users whose rows
-    in an incremental parent were rewritten after this model's watermark: a parent built on its
-    own (`--select`) since then would otherwise leave them behind. -#}
-{% macro changed_users_ctes(upstream_users='') -%}
+    and `ingested_through` (always; stored on each row written, so tests can find this build's
+    rows). Ends with a comma: the model's own CTEs follow. -#}
+{% macro changed_users_ctes() -%}
 {% if is_incremental() %}
 affected_users as (
     {{ users_touched_since(since_last_build()) }}
-    {%- if upstream_users %}
-    union
-    {{ upstream_users }}
-    {%- endif %}
 ),
 {% endif %}
 

@@ -49,11 +49,13 @@
     {%- do return('') -%}
 {%- endmacro %}
 
-{#- The previous build's watermark as a SQL expression, or '' before the first build. -#}
+{#- The previous build's watermark (fct_messages') as a SQL expression, or '' before any. -#}
 {% macro last_build_watermark() -%}
     {%- set node = graph.nodes.get('model.' ~ project_name ~ '.fct_messages') -%}
-    {%- if not node -%}{%- do return('') -%}{%- endif -%}
-    {%- set built = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
-    {%- if built is none -%}{%- do return('') -%}{%- endif -%}
-    {%- do return('(select coalesce(max(ingested_through), ' ~ before_any_data() ~ ') from ' ~ built ~ ')') -%}
+    {%- set marks = watermark_relation() -%}
+    {%- if not node or adapter.get_relation(database=marks.database, schema=marks.schema, identifier=marks.identifier) is none -%}
+        {%- do return('') -%}
+    {%- endif -%}
+    {%- do return('(select coalesce(max(ingested_through), ' ~ before_any_data() ~ ') from ' ~ marks
+        ~ " where model = '" ~ (node.alias or node.name) ~ "')") -%}
 {%- endmacro %}

@@ -10,15 +10,7 @@
 
 with
 
-{%- set rewritten_upstream -%}
-    select sends.user_id
-    from {{ source('messaging', 'sends') }} as sends
-    where sends.message_id in (
-        select message_id from {{ ref('int_clicks_aggregated_to_messages') }} where ingested_through > {{ since_last_build() }}
-    )
-{%- endset %}
-
-{{ changed_users_ctes(rewritten_upstream) }}
+{{ changed_users_ctes() }}
 
 conversions as (
     select * from {{ ref('stg_messaging__conversions') }}

@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key=['experiment_id', 'unit_id'],
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_watermark() }}"
     )
 }}
 {#- One row per experiment × unit (the randomisation unit is the user): its arm, first exposure (its
@@ -13,11 +14,7 @@
     by an event ingested since the previous build is recomputed. -#}
 with
 
-{%- set rewritten_upstream -%}
-    select user_id from {{ ref('fct_messages') }} where ingested_through > {{ since_last_build() }}
-{%- endset %}
-
-{{ changed_users_ctes(rewritten_upstream) }}
+{{ changed_users_ctes() }}
 
 assignments as (
     select * from {{ ref('stg_messaging__assignments') }}

@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='message_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_watermark() }}"
     )
 }}
 {#- One row per message: every lifecycle timestamp and flag, with attribution.
@@ -15,21 +16,7 @@
 
 with
 
-{%- set rewritten_upstream -%}
-    select sends.user_id
-    from {{ source('messaging', 'sends') }} as sends
-    where sends.message_id in (
-        select message_id from {{ ref('int_receipts_aggregated_to_messages') }} where ingested_through > {{ since_last_build() }}
-        union
-        select message_id from {{ ref('int_clicks_aggregated_to_messages') }} where ingested_through > {{ since_last_build() }}
-        union
-        select message_id from {{ ref('int_dwells_aggregated_to_messages') }} where ingested_through > {{ since_last_build() }}
-    )
-    union
-    select user_id from {{ ref('int_conversions_attributed_to_messages') }} where ingested_through > {{ since_last_build() }}
-{%- endset %}
-
-{{ changed_users_ctes(rewritten_upstream) }}
+{{ changed_users_ctes() }}
 
 sends as (
     {% if is_incremental() %}
