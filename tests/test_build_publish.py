@@ -25,6 +25,22 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _one_row(settings, sql: str, params: list | None = None) -> tuple | None:
+    """One row from the build database (which the app never reads; tests look behind the snapshot)."""
+    conn = connect_build(settings)
+    try:
+        return conn.execute(sql, params or []).fetchone()
+    finally:
+        conn.close()
+
+
+def _ingest_batch(settings, folder: Path, name: str, text: str) -> None:
+    """Land one small CSV file as a batch of its own, as a later delivery of data would."""
+    folder.mkdir()
+    (folder / name).write_text(text)
+    assert run_ingest(settings, [folder]).total("loaded") == 1
+
+
 @pytest.fixture
 def ingested(settings, tmp_path):
     generate(tmp_path / "data", fmt="csv", **SIZE)
@@ -76,28 +92,16 @@ def test_after_a_failed_build_the_next_one_tests_every_row(ingested, tmp_path):
     not pass it by testing only the rows that arrived since (here: one unrelated click)."""
     settings = ingested
     assert build(settings).success
-    orphan = tmp_path / "orphan"
-    orphan.mkdir()
-    (orphan / "sends.csv").write_text(
-        "event_id,occurred_at,message_id,user_id,campaign_id,channel,provider,provider_message_id,recipient\n"
-        "orphan-s1,2026-10-05T10:00:00Z,orphan-m1,u-without-profile,bill_due,sms,kannel-a,orphan-p1,+14155552671\n"
-    )
-    assert run_ingest(settings, [orphan]).total("loaded") == 1
+    _ingest_batch(settings, tmp_path / "orphan", "sends.csv",
+                  "event_id,occurred_at,message_id,user_id,campaign_id,channel,provider,provider_message_id,recipient\n"
+                  "orphan-s1,2026-10-05T10:00:00Z,orphan-m1,u-without-profile,bill_due,sms,kannel-a,orphan-p1,+14155552671\n")
     failed = build(settings)
     assert not failed.success and "relationships" in failed.reason
-    conn = connect_build(settings)
-    try:
-        message, user = conn.execute("SELECT message_id, user_id FROM raw.sends WHERE user_id <> 'u-without-profile' "
-                                     "ORDER BY message_id LIMIT 1").fetchone()
-    finally:
-        conn.close()
-    click = tmp_path / "click"
-    click.mkdir()
-    (click / "clicks.csv").write_text(
-        "event_id,occurred_at,message_id,user_id,link_id,url,user_agent\n"
-        f"late-click-1,2026-10-05T11:00:00Z,{message},{user},l1,https://x.test/a,Mozilla/5.0\n"
-    )
-    assert run_ingest(settings, [click]).total("loaded") == 1
+    message, user = _one_row(settings, "SELECT message_id, user_id FROM raw.sends WHERE user_id <> 'u-without-profile' "
+                                       "ORDER BY message_id LIMIT 1")
+    _ingest_batch(settings, tmp_path / "click", "clicks.csv",
+                  "event_id,occurred_at,message_id,user_id,link_id,url,user_agent\n"
+                  f"late-click-1,2026-10-05T11:00:00Z,{message},{user},l1,https://x.test/a,Mozilla/5.0\n")
     again = build(settings)
     assert not again.success and "relationships" in again.reason
 
@@ -107,27 +111,15 @@ def test_a_partial_build_leaves_nothing_behind(ingested, tmp_path):
     seen it; the next whole build must still bring the message up to date."""
     settings = ingested
     assert build(settings).success
-    conn = connect_build(settings)
-    try:
-        message, provider = conn.execute(
-            "SELECT message_id, provider FROM marts.fct_messages WHERE final_status = 'delivered' ORDER BY message_id LIMIT 1"
-        ).fetchone()
-    finally:
-        conn.close()
-    late = tmp_path / "late"
-    late.mkdir()
-    (late / "deliveries.csv").write_text(
-        "event_id,occurred_at,message_id,provider,status,channel\n"
-        f"late-failure-1,2026-10-20T10:00:00Z,{message},{provider},failed,sms\n"
-    )
-    assert run_ingest(settings, [late]).total("loaded") == 1
+    message, provider = _one_row(
+        settings, "SELECT message_id, provider FROM marts.fct_messages WHERE final_status = 'delivered' "
+                  "ORDER BY message_id LIMIT 1")
+    _ingest_batch(settings, tmp_path / "late", "deliveries.csv",
+                  "event_id,occurred_at,message_id,provider,status,channel\n"
+                  f"late-failure-1,2026-10-20T10:00:00Z,{message},{provider},failed,sms\n")
     assert build(settings, select="fct_messages").success
     assert build(settings).success
-    conn = connect_build(settings)
-    try:
-        status = conn.execute("SELECT final_status FROM marts.fct_messages WHERE message_id = ?", [message]).fetchone()
-    finally:
-        conn.close()
+    status = _one_row(settings, "SELECT final_status FROM marts.fct_messages WHERE message_id = ?", [message])
     assert status == ("failed",)  # a failure outranks the earlier delivery
 
 
