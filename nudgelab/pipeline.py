@@ -113,8 +113,8 @@ def build(
         # test every row, not only what arrived since (see dbt_project/macros/test_scope.sql).
         last_passed = build_is_audited(conn)
         if select and not last_passed:
-            return BuildResult(False, "the last build did not pass, and a partial build (--select) cannot show that "
-                               "everything does: run `nudgelab build` without --select")
+            return BuildResult(False, "no build has passed here yet, or the last one failed, and a partial build "
+                               "(--select) cannot show that everything does: run `nudgelab build` without --select")
         test_all_rows = test_all_rows or not last_passed
         set_build_audited(conn, False)
     finally:
