@@ -24,11 +24,16 @@
     )
 {%- endmacro %}
 
-{#- The watermark of the model being built (only inside is_incremental()). A model with none
-    recorded takes every raw row as new. -#}
-{% macro since_last_build() -%}
+{#- The watermark recorded for a model (by its table name), as a scalar subquery; a model with
+    none recorded gets a time before any data, so it takes every raw row as new. -#}
+{% macro recorded_watermark(model_name) -%}
     (select coalesce(max(ingested_through), {{ before_any_data() }}) from {{ watermark_relation() }}
-     where model = '{{ this.identifier }}')
+     where model = '{{ model_name }}')
+{%- endmacro %}
+
+{#- The watermark of the model being built (only inside is_incremental()). -#}
+{% macro since_last_build() -%}
+    {{ recorded_watermark(this.identifier) }}
 {%- endmacro %}
 
 {#- post-hook of every incremental model: it has now taken in the raw rows up to the newest
@@ -39,8 +44,7 @@
     {%- for node_id in model.depends_on.nodes -%}
         {%- set parent = graph.nodes.get(node_id) -%}
         {%- if parent and parent.resource_type == 'model' and parent.config.materialized == 'incremental' -%}
-            {%- do bounds.append('(select coalesce(max(ingested_through), ' ~ before_any_data() ~ ') from '
-                ~ watermark_relation() ~ " where model = '" ~ (parent.alias or parent.name) ~ "')") -%}
+            {%- do bounds.append(recorded_watermark(parent.alias or parent.name)) -%}
         {%- endif -%}
     {%- endfor -%}
     delete from {{ watermark_relation() }} where model = '{{ this.identifier }}';
@@ -112,13 +116,13 @@
     ) as latest
 {%- endmacro %}
 
-{#- The CTEs an incremental-by-users model starts with: `affected_users` (only when incremental)
-    and `ingested_through` (always; stored on each row written, so tests can find this build's
-    rows). Ends with a comma: the model's own CTEs follow. -#}
-{% macro changed_users_ctes() -%}
+{#- The CTEs an incremental model starts with: `name` (the keys to recompute, from `query`; only
+    when incremental) and `ingested_through` (always; stored on each row written, so tests can find
+    this build's rows). Ends with a comma: the model's own CTEs follow. -#}
+{% macro changed_keys_ctes(name, query) -%}
 {% if is_incremental() %}
-affected_users as (
-    {{ users_touched_since(since_last_build()) }}
+{{ name }} as (
+    {{ query }}
 ),
 {% endif %}
 
@@ -127,15 +131,12 @@ ingested_through as (
 ),
 {%- endmacro %}
 
-{#- Likewise for an incremental-by-messages model: `affected_messages` and `ingested_through`. -#}
-{% macro changed_messages_ctes() -%}
-{% if is_incremental() %}
-affected_messages as (
-    {{ messages_touched_since(since_last_build()) }}
-),
-{% endif %}
+{#- For a model incremental by user: `affected_users`. -#}
+{% macro changed_users_ctes() -%}
+    {{ changed_keys_ctes('affected_users', users_touched_since(since_last_build()) if is_incremental() else '') }}
+{%- endmacro %}
 
-ingested_through as (
-    {{ raw_ingested_through() }}
-),
+{#- For a model incremental by message: `affected_messages`. -#}
+{% macro changed_messages_ctes() -%}
+    {{ changed_keys_ctes('affected_messages', messages_touched_since(since_last_build()) if is_incremental() else '') }}
 {%- endmacro %}

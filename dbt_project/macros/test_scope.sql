@@ -56,6 +56,5 @@
     {%- if not node or adapter.get_relation(database=marks.database, schema=marks.schema, identifier=marks.identifier) is none -%}
         {%- do return('') -%}
     {%- endif -%}
-    {%- do return('(select coalesce(max(ingested_through), ' ~ before_any_data() ~ ') from ' ~ marks
-        ~ " where model = '" ~ (node.alias or node.name) ~ "')") -%}
+    {%- do return(recorded_watermark(node.alias or node.name)) -%}
 {%- endmacro %}
