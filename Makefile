@@ -2,23 +2,35 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed-stamp
 export NUDGELAB_HOME ?= $(CURDIR)/.nudgelab
 DEMO_DATA := $(NUDGELAB_HOME)/demo-data
 DEMO_USERS ?= 20000
 DEMO_DAYS ?= 28
+# How `make lock` resolves: one version of every package for every Python >= 3.11 and platform,
+# with the hashes of every file of that version, from PyPI.
+LOCK_FLAGS := --extra dev --generate-hashes --universal --fork-strategy fewest --python-version 3.11 \
+              --index-url https://pypi.org/simple --no-header
 
-.PHONY: setup demo test bench clean help
+.PHONY: setup demo test bench lock upgrade-lock clean help
 
 help:
-	@echo "make demo   generate, ingest, build and publish the marts and experiment reports, list anomaly alerts"
-	@echo "make test   set up and run the test suite"
-	@echo "make bench  benchmarks with ratios against baselines measured in the same run"
+	@echo "make demo          generate, ingest, build and publish the marts and experiment reports, list anomaly alerts"
+	@echo "make test          set up and run the test suite"
+	@echo "make bench         benchmarks with ratios against baselines measured in the same run"
+	@echo "make lock          recompile $(LOCK) after a change to pyproject.toml (keeps every pin it can)"
+	@echo "make upgrade-lock  move every pin to the newest release pyproject.toml allows"
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# The environment is exactly the lock: pip (which every Python has) installs the locked uv by
+# hash, uv installs the lock by hash and removes whatever the lock does not name, then the
+# project itself goes in without its dependencies (they are the lock's).
+$(STAMP): $(LOCK) pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@awk '/^uv==/{p=1} p{print; if ($$0 !~ /\\$$/) exit}' $(LOCK) > $(VENV)/uv-requirement.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(VENV)/uv-requirement.txt
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -34,6 +46,12 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+lock: setup
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK)
+
+upgrade-lock: setup
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) .nudgelab .pytest_cache
