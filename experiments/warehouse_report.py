@@ -32,6 +32,7 @@ from experiments.power import mde
 from experiments.srm import srm_check
 from experiments.statistics import SampleStats, moments
 from warehouse.settings import Settings
+from warehouse.sql import one
 
 # Experiment definitions are not stored in the warehouse yet (a later issue stores them); until
 # then these mappings say what the generator plants. Callers may pass their own to write_results.
@@ -194,7 +195,7 @@ def known_experiments(conn: duckdb.DuckDBPyConnection) -> list[str]:
 def _computed_at(conn: duckdb.DuckDBPyConnection) -> datetime:
     """When the audited build these results come from was completed, so re-running on one build changes nothing."""
     try:
-        row = conn.execute("SELECT changed_at FROM meta.build_state WHERE audited").fetchone()
+        row = one(conn, "SELECT changed_at FROM meta.build_state WHERE audited")
     except duckdb.CatalogException:
         row = None
     stamp = row[0] if row and row[0] is not None else datetime.now(timezone.utc)

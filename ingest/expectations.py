@@ -18,6 +18,7 @@ import duckdb
 
 from ingest.contract import EVENT_TYPES, EventType
 from ingest.normalise import EARLIEST
+from warehouse.sql import pandas_frame
 
 HASH_PATTERN = r"^[0-9a-f]{32}$"
 SAMPLE_ENV = "NUDGELAB_EXPECT_SAMPLE"
@@ -115,7 +116,7 @@ def validate_batch(conn: duckdb.DuckDBPyConnection, table: str, batch_id: str, e
     query = f"SELECT {cols}, epoch(occurred_at) AS occurred_at_epoch FROM {spec.table} WHERE batch_id = ?"
     if expected_rows > limit:
         query = f"SELECT * FROM ({query}) USING SAMPLE reservoir({limit} ROWS) REPEATABLE (7)"
-    frame = conn.execute(query, [batch_id]).df()
+    frame = pandas_frame(conn, query, [batch_id])
     success, failures, evaluated = run_suite(frame, suite, f"{table}_{batch_id}")
     return SuiteResult(table, success, len(frame), expected_rows, failures, evaluated)
 

@@ -33,6 +33,7 @@ from ingest.schema import ensure_raw_schema
 from ingest.stage import (
     INPUT_NAMES, LINE_SQL, ORD_SQL, STAGE, TYPE_MARKER, drop_stage, stage_csv, stage_parquet, stage_records,
 )
+from warehouse.sql import one, scalar
 
 FAULT_ENV = "NUDGELAB_FAULT"  # test hook: "after_land" kills the process before the batch commits
 RAW_KEEP = 65_536  # quarantine keeps this much of a rejected record
@@ -166,7 +167,7 @@ def _join_receipts_to_sends(conn: duckdb.DuckDBPyConnection, typed: str) -> None
     through the provider id recorded at send time, in the warehouse or in this same batch."""
     sends_in_batch = (
         "UNION ALL SELECT provider_message_id, message_id, user_id, campaign_id, channel FROM typed_sends"
-        if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'typed_sends' AND temporary").fetchone()[0]
+        if scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'typed_sends' AND temporary")
         else ""
     )
     conn.execute(
@@ -217,7 +218,7 @@ def _land_type(conn, spec: EventType, typed: str, batch_id: str, source: str, pr
         WHERE t._reasons IS NULL
         """
     )
-    duplicates = conn.execute("SELECT count(DISTINCT _ord) FROM dup_ords").fetchone()[0]
+    duplicates = scalar(conn, "SELECT count(DISTINCT _ord) FROM dup_ords")
     if duplicates:
         conn.execute(f"UPDATE {typed} SET _dup = TRUE WHERE _ord IN (SELECT _ord FROM dup_ords)")
     columns = [c.name for c in spec.columns]
@@ -233,7 +234,7 @@ def _land_type(conn, spec: EventType, typed: str, batch_id: str, source: str, pr
         f"INSERT INTO {spec.table} ({', '.join(q(c) for c in columns)}) SELECT {select} FROM {typed} t "
         f"WHERE t._reasons IS NULL AND NOT t._dup"
     )
-    read, quarantined = conn.execute(f"SELECT count(*), count(_reasons) FROM {typed}").fetchone()
+    read, quarantined = one(conn, f"SELECT count(*), count(_reasons) FROM {typed}")
     if quarantined:  # the join back to the staged text is only worth making for rejected rows
         conn.execute(
             f"""
@@ -255,7 +256,7 @@ def _quarantine_untyped(conn, batch_id: str, source: str, present: set[str]) -> 
     """Rows whose event type is missing or unknown cannot be typed: quarantine them as they are."""
     known = ", ".join(lit(t) for t in EVENT_TYPES)
     cond = f"s._type IS NULL OR s._type NOT IN ({known})"
-    count = conn.execute(f"SELECT count(*) FROM {STAGE} s WHERE {cond}").fetchone()[0]
+    count = scalar(conn, f"SELECT count(*) FROM {STAGE} s WHERE {cond}")
     if count:
         conn.execute(
             f"""

@@ -21,6 +21,7 @@ import pyarrow as pa
 from ingest.contract import EVENT_TYPES, Record, event_type
 from ingest.normalise import LINE_SQL, ORD_SQL, lit, q  # noqa: F401 (re-exported)
 from ingest.readers.base import ReaderError, open_binary
+from warehouse.sql import scalar
 
 STAGE = "stage"
 META = ("_ord", "_line", "_raw", "_type", "_reason", "_extra")
@@ -149,7 +150,7 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str | N
             FROM csv_rejects
             """
         )
-    count = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+    count = scalar(conn, f"SELECT count(*) FROM {STAGE}")
     return count, present | ({TYPE_MARKER} if TYPE_COLUMN in columns else set())
 
 
@@ -186,7 +187,7 @@ def stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path, default_type: str
         f"{', ' + selected if selected else ''} FROM read_parquet({lit(str(path))}, file_row_number=true)"
     )
     try:
-        count = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+        count = scalar(conn, f"SELECT count(*) FROM {STAGE}")
     except duckdb.Error as exc:
         raise ReaderError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
     return count, present | ({TYPE_MARKER} if type_src else set())

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from ingest.expectations import _context, run_suite, sample_limit
+from warehouse.sql import pandas_frame, scalar
 
 
 @dataclass
@@ -101,9 +102,9 @@ def audit_marts(conn: duckdb.DuckDBPyConnection) -> AuditResult:
     limit = sample_limit()
     results = []
     for table, (sql, suite) in _suites().items():
-        rows = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+        rows = scalar(conn, f"SELECT count(*) FROM ({sql})")
         query = sql if rows <= limit else f"SELECT * FROM ({sql}) USING SAMPLE reservoir({limit} ROWS) REPEATABLE (7)"
-        frame = conn.execute(query).df()
+        frame = pandas_frame(conn, query)
         ok, failures, evaluated = run_suite(frame, suite, f"audit_{table}")
         results.append({"table": table, "success": ok, "rows": rows, "checked_rows": len(frame),
                         "expectations": evaluated, "failures": failures})

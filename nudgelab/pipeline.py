@@ -48,12 +48,13 @@ def run_dbt(
     target = settings.home / "dbt_target"
     command = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
                "--target-path", str(target), "--log-path", str(settings.home / "dbt_logs")]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=DBT_PROJECT)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if echo:
-            echo(line.rstrip())
-    code = proc.wait()
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=DBT_PROJECT) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if echo:
+                echo(line.rstrip())
+        code = proc.wait()
     failures = []
     results = target / "run_results.json"
     if results.exists():

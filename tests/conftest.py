@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,9 @@ from warehouse.settings import load_settings
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEST_KEY = "test-hash-key"
+# A deprecation our own code triggers in a CLI subprocess (pytest's filters do not reach there).
+OWN_DEPRECATION = re.compile(
+    r"/(warehouse|ingest|experiments|dispatch|nudgelab|app_pages|bench)/\S+\.py:\d+: (\w*Deprecation|Future)Warning")
 
 
 @pytest.fixture
@@ -34,12 +38,16 @@ def settings(home: Path):
 def run_cli(*args: str, env_extra: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess:
     """Run ``nudgelab`` as a user would, in a subprocess, with the test's environment."""
     env = dict(os.environ)
+    env["PYTHONWARNINGS"] = "default::DeprecationWarning,default::FutureWarning"  # shown, so they can be caught
     env.update(env_extra or {})
     proc = subprocess.run(
         [sys.executable, "-m", "nudgelab.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"nudgelab {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    found = OWN_DEPRECATION.search(proc.stderr)
+    if found:
+        raise AssertionError(f"nudgelab {' '.join(args)} triggered a deprecation in our code: {found.group(0)}")
     return proc
 
 

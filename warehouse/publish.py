@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.settings import Settings
+from warehouse.sql import one
 
 CURRENT = "CURRENT"
 KEEP = 3  # snapshots kept (readers holding an older one keep reading it until they reopen)
@@ -94,7 +95,7 @@ def set_build_audited(conn: duckdb.DuckDBPyConnection, audited: bool) -> None:
 def build_is_audited(conn: duckdb.DuckDBPyConnection) -> bool:
     """True when the build database's marts passed their audit (and so match what was published)."""
     try:
-        row = conn.execute("SELECT audited FROM meta.build_state").fetchone()
+        row = one(conn, "SELECT audited FROM meta.build_state")
     except duckdb.CatalogException:
         return False
     return bool(row and row[0])

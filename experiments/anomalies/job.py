@@ -24,6 +24,7 @@ from experiments.anomalies.localise import Incident, Localiser, alias_classes, s
 from experiments.anomalies.series import DIMS, METRICS, build_slices, score_metric
 from experiments.anomalies.sinks import Sink, deliver, retry_policy, sinks_from_env
 from warehouse.settings import Settings
+from warehouse.sql import frame as sql_frame
 
 MERGE_GAP_HOURS = 6
 
@@ -116,10 +117,10 @@ def find_incidents(frame: pl.DataFrame, region_tz: dict[str, str], params: Param
 
 
 def read_mart(conn: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, dict[str, str]]:
-    frame = conn.sql(
-        "SELECT hour_at, campaign_id, channel, provider, region, carrier, CAST(sent AS DOUBLE) AS sent, "
+    frame = sql_frame(
+        conn, "SELECT hour_at, campaign_id, channel, provider, region, carrier, CAST(sent AS DOUBLE) AS sent, "
         "CAST(delivered AS DOUBLE) AS delivered, CAST(clicked AS DOUBLE) AS clicked, "
-        "CAST(converted AS DOUBLE) AS converted FROM marts.fct_metric_timeseries").pl()
+        "CAST(converted AS DOUBLE) AS converted FROM marts.fct_metric_timeseries")
     try:
         rows = conn.execute("SELECT region, mode(timezone) FROM marts.dim_users WHERE region IS NOT NULL "
                             "AND timezone IS NOT NULL GROUP BY 1").fetchall()

@@ -29,9 +29,9 @@ def open_binary(path: Path) -> io.BufferedIOBase:
         raise ReaderError(f"{path}: no such file") from exc
     except IsADirectoryError as exc:
         raise ReaderError(f"{path}: is a directory") from exc
-    head = handle.peek(2)[:2] if hasattr(handle, "peek") else b""
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
+    if handle.peek(2)[:2] == GZIP_MAGIC:
+        handle.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]  (closing it closes the file)
     return handle
 
 
