@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from warehouse.settings import load_settings
+from warehouse.storage import StorageError
 
 
 class CliError(Exception):
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except CliError as exc:
+    except (CliError, StorageError) as exc:
         print(f"nudgelab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

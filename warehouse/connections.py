@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from warehouse.settings import Settings
+from warehouse.storage import open_database
 
 
 def _prepare(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -17,7 +18,7 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A read-write connection to the build database (one writing process at a time)."""
     settings.ensure()
     try:
-        conn = duckdb.connect(str(settings.warehouse_path))
+        conn = open_database(settings.warehouse_path)
     except duckdb.IOException as exc:
         raise RuntimeError(
             f"cannot open {settings.warehouse_path} for writing: another nudgelab step holds it ({exc})"
@@ -37,4 +38,4 @@ def connect_published(settings: Settings) -> duckdb.DuckDBPyConnection:
     snapshot = current_snapshot(settings)
     if snapshot is None:
         raise RuntimeError(f"no published snapshot under {settings.published_dir}: run `nudgelab build` first")
-    return _prepare(duckdb.connect(str(snapshot), read_only=True))
+    return _prepare(open_database(snapshot, read_only=True, role="snapshot"))
