@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -268,3 +269,30 @@ def test_incremental_builds_equal_a_full_refresh(settings, tmp_path):
 def test_build_without_a_warehouse_says_what_to_do(settings):
     proc = run_cli("build")
     assert proc.returncode == 2 and "run `nudgelab ingest` first" in proc.stderr
+
+
+def test_a_stray_early_send_costs_only_its_own_hours_in_the_time_series(ingested):
+    settings = ingested
+    assert build(settings).success
+    before = _one_row(settings, "SELECT count(*), max(hour_at), min(hour_at) FROM marts.fct_metric_timeseries")
+    rows, newest, oldest = before
+    user = _one_row(settings, "SELECT user_id FROM marts.dim_users ORDER BY user_id LIMIT 1")[0]
+    ten_days_early = (oldest - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    folder = settings.home.parent / "stray"
+    folder.mkdir()
+    (folder / "sends.csv").write_text(
+        "message_id,user_id,channel,campaign_id,provider,occurred_at\n"
+        f"stray-1,{user},sms,stray_campaign,kannel-a,2025-10-01T08:00:00Z\n"  # a year before: outside the horizon
+        f"stray-2,{user},sms,stray_campaign,kannel-a,{ten_days_early}\n"
+    )
+    assert run_ingest(settings, [folder]).total("loaded") == 2
+    assert build(settings).success
+    after, newest_after, _ = _one_row(settings, "SELECT count(*), max(hour_at), min(hour_at) FROM marts.fct_metric_timeseries")
+    assert newest_after == newest
+    own_hours = int((newest - (oldest - timedelta(days=10))).total_seconds() // 3600) + 1
+    # one new slice, from its first hour in the horizon to the newest (the old spine stretched every
+    # slice back to the earliest hour of all: a year of hours for each)
+    assert after - rows == own_hours
+    stray = _one_row(settings, "SELECT min(hour_at), sum(sent) FROM marts.fct_metric_timeseries "
+                               "WHERE campaign_id = 'stray_campaign'")
+    assert stray[1] == 1 and stray[0] == oldest - timedelta(days=10)

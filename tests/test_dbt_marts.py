@@ -175,16 +175,24 @@ def test_the_blocked_region_and_carrier_shows_in_the_time_series(built):
     assert rates[True] < rates[False] * 0.3
 
 
-def test_the_time_series_is_zero_filled_every_hour(built):
+def test_the_time_series_is_zero_filled_from_each_slices_first_hour_to_the_newest(built):
     settings, _, _ = built
-    hours, slices, rows = marts(
+    spans = marts(
         settings,
-        "SELECT count(DISTINCT hour_at), count(DISTINCT (campaign_id, channel, provider, region, carrier)), count(*) "
-        "FROM marts.fct_metric_timeseries",
-    ).row(0)
-    assert rows == hours * slices
-    span = marts(settings, "SELECT date_diff('hour', min(hour_at), max(hour_at)) + 1 FROM marts.fct_metric_timeseries").item()
-    assert hours == span
+        "WITH s AS (SELECT campaign_id, channel, provider, region, carrier, count(*) AS hours, "
+        "count(DISTINCT hour_at) AS distinct_hours, min(hour_at) AS first_hour, max(hour_at) AS last_hour "
+        "FROM marts.fct_metric_timeseries GROUP BY ALL) "
+        "SELECT s.*, (SELECT min(hour_at) FROM marts.fct_metric_timeseries WHERE sent > 0 "
+        "  AND campaign_id = s.campaign_id AND channel = s.channel AND provider = s.provider "
+        "  AND region = s.region AND carrier = s.carrier) AS first_sent, "
+        "(SELECT max(hour_at) FROM marts.fct_metric_timeseries) AS newest FROM s",
+    )
+    assert spans.height > 10
+    assert (spans["hours"] == spans["distinct_hours"]).all()  # one row per hour, no gaps below
+    assert (spans["last_hour"] == spans["newest"]).all()  # every slice runs to the newest hour
+    assert (spans["first_hour"] == spans["first_sent"]).all()  # and starts where it has messages
+    span_hours = (spans["last_hour"] - spans["first_hour"]).dt.total_hours() + 1
+    assert (span_hours == spans["hours"]).all()
 
 
 def test_experiment_statistics_add_up_to_the_units(built):

@@ -46,15 +46,18 @@
     (unix_timestamp({{ end_ts }}) - unix_timestamp({{ start_ts }}))
 {%- endmacro %}
 
-{#- Hourly timestamps from start_at to end_at (columns of the one-row relation `bounds`), as hour_at. -#}
-{% macro hour_spine(bounds) -%}
-    {{ return(adapter.dispatch('hour_spine', 'nudgelab')(bounds)) }}
+{#- Every hour from start_at to end_at of each row of `relation`, as hour_at, beside the row's
+    `carry` columns (a per-row spine: each slice gets its own span). -#}
+{% macro hour_spine(relation, carry=[]) -%}
+    {{ return(adapter.dispatch('hour_spine', 'nudgelab')(relation, carry)) }}
 {%- endmacro %}
-{% macro default__hour_spine(bounds) -%}
-    select unnest(generate_series(start_at, end_at, interval 1 hour)) as hour_at from {{ bounds }}
+{% macro default__hour_spine(relation, carry) -%}
+    select {% for column in carry %}{{ column }}, {% endfor %}unnest(generate_series(start_at, end_at, interval 1 hour)) as hour_at
+    from {{ relation }}
 {%- endmacro %}
-{% macro spark__hour_spine(bounds) -%}
-    select explode(sequence(start_at, end_at, interval 1 hour)) as hour_at from {{ bounds }}
+{% macro spark__hour_spine(relation, carry) -%}
+    select {% for column in carry %}{{ column }}, {% endfor %}explode(sequence(start_at, end_at, interval 1 hour)) as hour_at
+    from {{ relation }}
 {%- endmacro %}
 
 {#- The value from the row with the greatest key tuple in a group (an aggregate). Unlike a ranking

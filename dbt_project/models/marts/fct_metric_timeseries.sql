@@ -1,6 +1,9 @@
 {#- Hourly numerators and denominators per campaign × channel × provider × region × carrier, by the
     hour messages were sent (a cohort: receipts, clicks and conversions are credited to the hour of
-    their message), zero-filled for every hour of the data's span: the input of anomaly baselines. -#}
+    their message): the input of anomaly baselines. Each slice is zero-filled from its first hour
+    with messages to the newest hour of all (a slice that falls silent shows as zeros), within the
+    last `timeseries_history_days` before that newest hour: so one stray early message costs no
+    more than the hours it falls in, not a spine from it to now for every slice. -#}
 with messages as (
     select
         {{ dbt.date_trunc('hour', 'sent_at') }} as hour_at,
@@ -28,40 +31,52 @@ hourly as (
     group by 1, 2, 3, 4, 5, 6
 ),
 
-bounds as (
-    select min(hour_at) as start_at, max(hour_at) as end_at from hourly
+newest as (
+    select max(hour_at) as end_at from hourly
 ),
 
-spine as (
-    {{ hour_spine('bounds') }}
+recent as (
+    select hourly.*
+    from hourly
+    cross join newest
+    where hourly.hour_at > {{ dbt.dateadd('day', -1 * var('timeseries_history_days'), 'newest.end_at') }}
 ),
 
 slices as (
-    select distinct campaign_id, channel, provider, region, carrier from hourly
+    select
+        recent.campaign_id, recent.channel, recent.provider, recent.region, recent.carrier,
+        min(recent.hour_at) as start_at,
+        max(newest.end_at) as end_at
+    from recent
+    cross join newest
+    group by 1, 2, 3, 4, 5
+),
+
+spine as (
+    {{ hour_spine('slices', ['campaign_id', 'channel', 'provider', 'region', 'carrier']) }}
 ),
 
 final as (
     select
         spine.hour_at,
-        slices.campaign_id,
-        slices.channel,
-        slices.provider,
-        slices.region,
-        slices.carrier,
-        coalesce(hourly.sent, 0) as sent,
-        coalesce(hourly.delivered, 0) as delivered,
-        coalesce(hourly.failed, 0) as failed,
-        coalesce(hourly.clicked, 0) as clicked,
-        coalesce(hourly.converted, 0) as converted
+        spine.campaign_id,
+        spine.channel,
+        spine.provider,
+        spine.region,
+        spine.carrier,
+        coalesce(recent.sent, 0) as sent,
+        coalesce(recent.delivered, 0) as delivered,
+        coalesce(recent.failed, 0) as failed,
+        coalesce(recent.clicked, 0) as clicked,
+        coalesce(recent.converted, 0) as converted
     from spine
-    cross join slices
-    left join hourly
-        on hourly.hour_at = spine.hour_at
-        and hourly.campaign_id = slices.campaign_id
-        and hourly.channel = slices.channel
-        and hourly.provider = slices.provider
-        and hourly.region = slices.region
-        and hourly.carrier = slices.carrier
+    left join recent
+        on recent.hour_at = spine.hour_at
+        and recent.campaign_id = spine.campaign_id
+        and recent.channel = spine.channel
+        and recent.provider = spine.provider
+        and recent.region = spine.region
+        and recent.carrier = spine.carrier
 )
 
 select * from final
