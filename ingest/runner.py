@@ -12,6 +12,7 @@ from ingest.loader import IngestSummary, check_timezone, ingest_file
 from ingest.readers.base import ReaderError
 from ingest.spool import closed_files, mark_done
 from warehouse.connections import connect_build
+from warehouse.lock import warehouse_lock
 from warehouse.settings import Settings
 
 
@@ -51,6 +52,13 @@ def run_ingest(
         if not summary.errors:
             summary.errors.append("nothing to ingest: no files found" + (" (spool is empty)" if spool else ""))
         return summary
+    with warehouse_lock(settings.home, "nudgelab ingest"):
+        _ingest_files(settings, files, summary, fmt, event_type, tz, show_progress, quiet)
+    return summary
+
+
+def _ingest_files(settings: Settings, files: list[tuple[Path, bool]], summary: IngestSummary, fmt: str,
+                  event_type: str | None, timezone_name: str | None, show_progress: bool, quiet: bool) -> None:
     conn = connect_build(settings)
     key = settings.hash_key()
     console = Console(stderr=True)
@@ -70,7 +78,7 @@ def run_ingest(
                 try:
                     result = ingest_file(
                         conn, path, key=key, fmt="jsonl" if from_spool else fmt,
-                        event_type=event_type, timezone_name=tz,
+                        event_type=event_type, timezone_name=timezone_name,
                     )
                 except ReaderError as exc:
                     summary.errors.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
@@ -88,4 +96,3 @@ def run_ingest(
                 progress.advance(task)
     finally:
         conn.close()
-    return summary

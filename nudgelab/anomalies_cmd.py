@@ -17,7 +17,8 @@ import sys
 from datetime import datetime, timezone
 
 from warehouse.connections import connect_build
-from warehouse.publish import build_is_audited, publish
+from warehouse.lock import warehouse_lock
+from warehouse.publish import audit_problem, publish
 from warehouse.settings import load_settings
 
 
@@ -63,21 +64,23 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
         print(f"nudgelab: no warehouse at {settings.warehouse_path}: run `nudgelab ingest` and `nudgelab build` first",
               file=sys.stderr)
         return 2
-    conn = connect_build(settings)
-    try:
-        if not build_is_audited(conn):
-            print("nudgelab: the build database is not an audited build (a build failed or is under way): "
-                  "run `nudgelab build` first", file=sys.stderr)
-            return 2
-        summary = run_anomalies(conn, settings, since=since)
-        from experiments.anomalies.job import alerts
+    with warehouse_lock(settings.home, "nudgelab anomalies"):
+        conn = connect_build(settings)
+        try:
+            problem = audit_problem(conn)
+            if problem:
+                print(f"nudgelab: the build database holds no audited build ({problem}): run `nudgelab build` first",
+                      file=sys.stderr)
+                return 2
+            summary = run_anomalies(conn, settings, since=since)
+            from experiments.anomalies.job import alerts
 
-        incidents = alerts(conn)
-        if since is not None:
-            incidents = [a for a in incidents if a["end_at"] >= since]
-    finally:
-        conn.close()
-    publish(settings)
+            incidents = alerts(conn)
+            if since is not None:
+                incidents = [a for a in incidents if a["end_at"] >= since]
+            publish(settings, conn)
+        finally:
+            conn.close()
     summary = {k: v for k, v in summary.items() if k not in ("incidents", "new_ids")}
     floor = SEVERITIES.index(args.min_severity)
     shown = [a for a in incidents if a["severity"] not in SEVERITIES or SEVERITIES.index(a["severity"]) >= floor]

@@ -10,8 +10,12 @@ import json
 import sys
 from pathlib import Path
 
+from warehouse.lock import WarehouseBusy
+from warehouse.publish import PublishError
 from warehouse.settings import load_settings
 from warehouse.storage import StorageError
+
+BUSY = 4  # another step holds the warehouse: nothing was changed, try again (every command)
 
 
 class CliError(Exception):
@@ -122,25 +126,27 @@ def _cmd_experiments_analyze(args: argparse.Namespace) -> int:
 def _cmd_experiments_report(args: argparse.Namespace) -> int:
     from experiments.warehouse_report import known_experiments, write_results
     from warehouse.connections import connect_build
-    from warehouse.publish import build_is_audited, publish
+    from warehouse.lock import warehouse_lock
+    from warehouse.publish import audit_problem, publish
 
     if args.experiment_id and args.all:
         raise CliError("give an EXPERIMENT_ID or --all, not both")
     settings = load_settings()
-    not_audited = "the build database holds no audited build: run `nudgelab build`"
     if not settings.warehouse_path.exists():
-        raise CliError(not_audited)
-    conn = connect_build(settings)
-    try:
-        if not build_is_audited(conn):
-            raise CliError(not_audited)
-        known = known_experiments(conn)
-        if args.experiment_id and args.experiment_id not in known:
-            raise CliError(f"unknown experiment {args.experiment_id!r} (known: {', '.join(known) or 'none'})")
-        summary = write_results(conn, settings, [args.experiment_id] if args.experiment_id else None)
-    finally:
-        conn.close()
-    snapshot = publish(settings)
+        raise CliError("the build database holds no audited build: run `nudgelab build`")
+    with warehouse_lock(settings.home, "nudgelab experiments report"):
+        conn = connect_build(settings)
+        try:
+            problem = audit_problem(conn)
+            if problem:
+                raise CliError(f"the build database holds no audited build ({problem}): run `nudgelab build`")
+            known = known_experiments(conn)
+            if args.experiment_id and args.experiment_id not in known:
+                raise CliError(f"unknown experiment {args.experiment_id!r} (known: {', '.join(known) or 'none'})")
+            summary = write_results(conn, settings, [args.experiment_id] if args.experiment_id else None)
+            snapshot = publish(settings, conn)
+        finally:
+            conn.close()
     if args.json:
         print(json.dumps({**summary.as_dict(), "snapshot": str(snapshot)}, indent=2))
         return 0
@@ -261,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, StorageError) as exc:
+    except WarehouseBusy as exc:
+        print(f"nudgelab: {exc}", file=sys.stderr)
+        return BUSY
+    except (CliError, StorageError, PublishError) as exc:
         print(f"nudgelab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,12 +4,20 @@
 ``dbt build``), the mart expectations run on the result, the experiment results (and later the
 anomaly alerts) are computed from the audited marts, and only then is a new read-only snapshot
 published. A failure names the failing test and leaves the previous snapshot in place.
+
+The whole build holds the pipeline lock (``warehouse.lock``), and dbt keeps its one DuckDB
+connection open for its whole run (``keep_open`` in profiles.yml), so no other writer can slip in
+between dbt's nodes. dbt runs as a child that the kernel kills if this process dies (even by
+``kill -9``), so a killed build never leaves dbt running on the warehouse.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +27,8 @@ from pathlib import Path
 
 from nudgelab.audit import AuditResult, audit_marts
 from warehouse.connections import connect_build
-from warehouse.publish import build_is_audited, publish, set_build_audited
+from warehouse.lock import duckdb_holder, warehouse_lock
+from warehouse.publish import PublishError, last_build_passed, publish, set_build_audited
 from warehouse.settings import Settings
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -48,14 +57,20 @@ def run_dbt(
     target = settings.home / "dbt_target"
     command = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
                "--target-path", str(target), "--log-path", str(settings.home / "dbt_logs")]
+    lock_conflict = None
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          cwd=DBT_PROJECT) as proc:
+                          cwd=DBT_PROJECT, preexec_fn=_die_with_parent(os.getpid())) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
+            if "Conflicting lock is held" in line and lock_conflict is None:
+                lock_conflict = line
             if echo:
                 echo(line.rstrip())
         code = proc.wait()
     failures = []
+    if lock_conflict is not None:
+        failures.append({"node": "dbt", "status": "error",
+                         "message": f"the warehouse is held by {duckdb_holder(lock_conflict)}, not by this build"})
     results = target / "run_results.json"
     if results.exists():
         names = _node_names(target / "manifest.json")
@@ -65,6 +80,19 @@ def run_dbt(
                 failures.append({"node": names.get(unique_id, unique_id.split(".")[-1]), "status": node.get("status"),
                                  "message": (node.get("message") or "").splitlines()[0] if node.get("message") else ""})
     return code, failures
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A preexec hook: the kernel sends the child SIGKILL when its parent dies (Linux prctl)."""
+    def hook() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before the prctl took effect
+            os._exit(1)
+    return hook
 
 
 def _node_names(manifest_path: Path) -> dict[str, str]:
@@ -107,12 +135,18 @@ def build(
     settings.ensure()
     if not settings.warehouse_path.exists():
         return BuildResult(False, f"no warehouse at {settings.warehouse_path}: run `nudgelab ingest` first")
+    with warehouse_lock(settings.home, "nudgelab build"):
+        return _build(settings, full_refresh=full_refresh, select=select, echo=echo, test_all_rows=test_all_rows)
+
+
+def _build(settings: Settings, *, full_refresh: bool, select: str | None, echo: Callable[[str], None] | None,
+           test_all_rows: bool) -> BuildResult:
     timings: dict[str, float] = {}
     conn = connect_build(settings)
     try:  # from here until the audit passes, the build database is not publishable
         # After a build that failed (or before the first), what it wrote was never accepted:
         # test every row, not only what arrived since (see dbt_project/macros/test_scope.sql).
-        last_passed = build_is_audited(conn)
+        last_passed = last_build_passed(conn)
         if select and not last_passed:
             return BuildResult(False, "no build has passed here yet, or the last one failed, and a partial build "
                                "(--select) cannot show that everything does: run `nudgelab build` without --select")
@@ -146,9 +180,12 @@ def build(
             start = time.perf_counter()
             job(conn, settings)
             timings[name] = time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            snapshot = publish(settings, conn)
+        except PublishError as exc:
+            return BuildResult(False, str(exc), audit=audit, seconds=timings)
+        timings["publish"] = time.perf_counter() - start
     finally:
         conn.close()
-    start = time.perf_counter()
-    snapshot = publish(settings)
-    timings["publish"] = time.perf_counter() - start
     return BuildResult(True, "", snapshot=snapshot, audit=audit, seconds=timings)

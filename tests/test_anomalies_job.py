@@ -265,7 +265,7 @@ def test_the_command_refuses_an_unaudited_build(settings, capsys):
     write_mart(settings, mart(days=3), audited=False)
     assert _command() == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "not an audited build" in err
+    assert len(err.splitlines()) == 1 and "no audited build" in err
     assert current_snapshot(settings) is None
 
 

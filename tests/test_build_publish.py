@@ -199,7 +199,8 @@ def _split_by_time(source: Path, parts: list[Path], cutoffs: list[str]) -> None:
 
 
 def _table(settings, name: str, order: str) -> pl.DataFrame:
-    conn = connect_published(settings)
+    """A mart as readers see it (the snapshot); an intermediate from the build database (never published)."""
+    conn = connect_published(settings) if name.startswith("marts.") else connect_build(settings)
     try:
         frame = pl.from_arrow(conn.sql(f"SELECT * FROM {name} ORDER BY {order}").to_arrow_table())
     finally:

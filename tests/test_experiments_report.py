@@ -273,7 +273,8 @@ def test_cli_refuses_when_the_build_is_not_audited(tmp_path):
         conn.close()
     proc = run_cli("experiments", "report", env_extra=env)
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        "nudgelab: the build database holds no audited build: run `nudgelab build`")
+        "nudgelab: the build database holds no audited build (the last build failed, is still running, or dbt ran "
+        "outside `nudgelab build` since): run `nudgelab build`")
     assert current_snapshot(load_settings(home)) is None
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 
+from warehouse.lock import WarehouseBusy, duckdb_holder
 from warehouse.settings import Settings
 from warehouse.storage import open_database
 
@@ -19,10 +22,12 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.ensure()
     try:
         conn = open_database(settings.warehouse_path)
-    except duckdb.IOException as exc:
-        raise RuntimeError(
-            f"cannot open {settings.warehouse_path} for writing: another nudgelab step holds it ({exc})"
-        ) from exc
+    except duckdb.IOException as exc:  # DuckDB's own file lock: a process outside the pipeline lock
+        raise WarehouseBusy(
+            f"the warehouse is busy: {duckdb_holder(str(exc))} has {settings.warehouse_path} open; nothing was "
+            "changed, try again when it finishes") from exc
+    if settings.warehouse_path.stat().st_mode & 0o077:
+        os.chmod(settings.warehouse_path, 0o600)
     return _prepare(conn)
 
 
