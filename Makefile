@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed-stamp
 export NUDGELAB_HOME ?= $(CURDIR)/.nudgelab
-DEMO_DATA := $(NUDGELAB_HOME)/demo-data
+# the generated inputs hold raw phone numbers and e-mails: they stay outside NUDGELAB_HOME
+DEMO_DATA ?= $(CURDIR)/demo-data
 DEMO_USERS ?= 20000
 DEMO_DAYS ?= 28
 # How `make lock` resolves: one version of every package for every Python >= 3.11 and platform,
@@ -54,4 +55,4 @@ upgrade-lock: setup
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) .nudgelab .pytest_cache
+	rm -rf $(VENV) .nudgelab demo-data .pytest_cache

@@ -42,6 +42,8 @@ class Field:
     source: str | None = None
     minimum: float | None = None
     maximum: float | None = None
+    # free text a person may have typed an address into (a reply, a URL): redacted before landing
+    free_text: bool = False
 
     @property
     def input_name(self) -> str:
@@ -149,7 +151,7 @@ EVENT_TYPES: dict[str, EventType] = {
             "One row per fetch of a tracked link; bots are flagged, kept, and not counted as human.",
             (
                 Field("link_id"),
-                Field("url"),
+                Field("url", free_text=True),
                 Field("user_agent"),
                 Field("ip_hash", "hash", source="ip"),
                 Field("is_bot", "bool"),
@@ -161,7 +163,7 @@ EVENT_TYPES: dict[str, EventType] = {
             "dwells",
             "One row per landing-page visit with the seconds the visitor stayed.",
             (
-                Field("page"),
+                Field("page", free_text=True),
                 Field("dwell_seconds", "float", required=True, minimum=0, maximum=86400),
             ),
             required_any=(("message_id", "user_id"),),
@@ -180,7 +182,7 @@ EVENT_TYPES: dict[str, EventType] = {
             "replies",
             "One row per inbound message from a recipient (STOP, HELP, a quick-reply choice).",
             (
-                Field("text"),
+                Field("text", free_text=True),
                 Field("keyword"),
                 Field("in_reply_to"),
                 Field("sender_hash", "hash", source="sender"),

@@ -20,7 +20,13 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class HashError(ValueError):
-    """A value that cannot be normalised; the message says why, for the quarantine."""
+    """A value that cannot be normalised; the message says why, for the quarantine, and never
+    quotes the value (it is a person's address)."""
+
+
+def _why(exc: phonenumbers.NumberParseException) -> str:
+    """phonenumbers' reason without the text it was given."""
+    return str(getattr(exc, "_msg", "") or "unreadable").rstrip(".").lower()
 
 
 def normalise_phone(raw: str, default_region: str | None = None) -> str:
@@ -36,16 +42,16 @@ def _normalise_phone(text: str, default_region: str | None) -> str:
         parsed = phonenumbers.parse(text, (default_region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
         hint = "" if text.startswith("+") or default_region else " (no leading + and no country to read it in)"
-        raise HashError(f"phone number {text!r} cannot be parsed{hint}: {exc}") from exc
+        raise HashError(f"not a phone number{hint}: {_why(exc)}") from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise HashError(f"phone number {text!r} is not a valid number for its country")
+        raise HashError("not a valid phone number for its country")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_email(raw: str) -> str:
     text = raw.strip().lower()
     if not _EMAIL.match(text):
-        raise HashError(f"e-mail address {raw!r} is not of the form name@domain")
+        raise HashError("not an e-mail address of the form name@domain")
     return text
 
 
@@ -53,7 +59,7 @@ def normalise_ip(raw: str) -> str:
     try:
         return str(ipaddress.ip_address(raw.strip()))
     except ValueError as exc:
-        raise HashError(f"IP address {raw!r} is not valid") from exc
+        raise HashError("not a valid IP address") from exc
 
 
 def normalise_recipient(raw: str, channel: str | None, default_region: str | None = None) -> str:
@@ -79,3 +85,8 @@ def normalise_contact(raw: str, default_region: str | None = None) -> str:
 def keyed_hash(value: str, key: bytes) -> str:
     """HMAC-SHA256 of the normalised value, hex, truncated to 128 bits."""
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short, non-reversible name for a hash key, recorded in the warehouse to refuse another key."""
+    return hmac.new(key, b"nudgelab hash key fingerprint", hashlib.sha256).hexdigest()[:16]

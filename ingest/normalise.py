@@ -13,6 +13,11 @@ from ingest.contract import EventType, Field
 ORD_SQL = "coalesce(s._ord, s.rowid + 1)"  # see ingest.stage: CSV stages order rows by rowid
 LINE_SQL = "coalesce(s._line, s.rowid + 2)"
 
+
+def file_sql(single) -> str:
+    """A staged record's file: its own when the batch has several, else the batch's one file."""
+    return f"coalesce(s._file, {lit(str(single))})"
+
 MAX_FIELD_BYTES = 1_048_576  # a longer field is almost always a broken quote or an attack
 EARLIEST = "2000-01-01"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
@@ -30,7 +35,9 @@ def lit(text: str) -> str:
 
 
 def _shown(col: str) -> str:
-    return f"left({col}, 60)"
+    """A value as a reason quotes it: in single quotes (the quarantine redacts what is quoted)."""
+    quote = "''''"  # the SQL literal of one single quote
+    return f"{quote} || left(CAST({col} AS VARCHAR), 60) || {quote}"
 
 
 
@@ -47,6 +54,13 @@ def _is_epoch(col: str) -> str:
     return f"(NOT contains({col}, '-') AND NOT contains({col}, ':') AND length(trim({col})) BETWEEN 9 AND 20)"
 
 
+def _epoch(col: str) -> str:
+    """Unix seconds as a timestamp; NULL (so: a reason) beyond ±1e11 s, where DuckDB would raise
+    for the whole batch (an 18-digit number is milliseconds or nanoseconds, not seconds)."""
+    seconds = f"try_cast(trim({col}) AS DOUBLE)"
+    return f"CASE WHEN abs({seconds}) < 1e11 THEN to_timestamp({seconds}) END"
+
+
 def timestamp_sql(col: str, timezone: str | None) -> str:
     """Parse ISO-8601 (with a zone), Unix seconds, or a naive time read in ``timezone``.
 
@@ -58,7 +72,7 @@ def timestamp_sql(col: str, timezone: str | None) -> str:
     return (
         f"CASE WHEN {col} IS NULL THEN NULL "
         f"WHEN suffix({col}, 'Z') THEN try_cast({col} AS TIMESTAMPTZ) "
-        f"WHEN {_is_epoch(col)} THEN to_timestamp(try_cast(trim({col}) AS DOUBLE)) "
+        f"WHEN {_is_epoch(col)} THEN {_epoch(col)} "
         f"WHEN {_has_zone(col)} THEN try_cast(trim({col}) AS TIMESTAMPTZ) "
         f"ELSE {naive} END"
     )
@@ -131,9 +145,9 @@ def field_sql(
 def _with_range(field: Field, typed: str, reason: str) -> str:
     checks = []
     if field.minimum is not None:
-        checks.append(f"WHEN {typed} < {field.minimum} THEN '{field.name} ' || {typed} || ' is below {field.minimum:g}'")
+        checks.append(f"WHEN {typed} < {field.minimum} THEN '{field.name} ' || {_shown(typed)} || ' is below {field.minimum:g}'")
     if field.maximum is not None:
-        checks.append(f"WHEN {typed} > {field.maximum} THEN '{field.name} ' || {typed} || ' is above {field.maximum:g}'")
+        checks.append(f"WHEN {typed} > {field.maximum} THEN '{field.name} ' || {_shown(typed)} || ' is above {field.maximum:g}'")
     if not checks:
         return reason
     return f"coalesce({reason}, CASE {' '.join(checks)} END)"
@@ -145,6 +159,7 @@ def typed_select_sql(
     present: set[str],
     hash_tables: dict[str, str],
     timezone: str | None,
+    single_file: str = "",
 ) -> str:
     """SELECT the staged rows of ``spec`` as typed contract columns plus ``_reasons``.
 
@@ -226,8 +241,9 @@ def typed_select_sql(
         is_bot, bot_reason = clicks_bot_sql()
         outer += [f"{is_bot} AS is_bot", f"{bot_reason} AS bot_reason"]
     return (
-        f"SELECT {', '.join(outer)}, p._extra, p._line, p._ord, {reason_sql} AS _reasons, FALSE AS _dup\n"
-        f"FROM (SELECT {', '.join(inner)}, s._reason, s._extra, {LINE_SQL} AS _line, {ORD_SQL} AS _ord\n"
+        f"SELECT {', '.join(outer)}, p._extra, p._line, p._ord, p._file, {reason_sql} AS _reasons, FALSE AS _dup\n"
+        f"FROM (SELECT {', '.join(inner)}, s._reason, s._extra, {LINE_SQL} AS _line, {ORD_SQL} AS _ord, "
+        f"{file_sql(single_file)} AS _file\n"
         f"      FROM {stage} s {' '.join(joins)}\n"
         f"      WHERE s._type = {lit(spec.name)}) p"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from ingest.contract import EVENT_TYPES
+from warehouse.sql import scalar
 
 LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS raw.ingest_batches (
@@ -21,6 +22,28 @@ CREATE TABLE IF NOT EXISTS raw.ingest_batches (
     validation_success BOOLEAN,
     validation JSON,
     CHECK (rows_read = loaded + duplicates + quarantined)
+)
+"""
+
+FILES_DDL = """
+CREATE TABLE IF NOT EXISTS raw.ingest_files (
+    batch_id VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    source_format VARCHAR NOT NULL,
+    rows_read BIGINT NOT NULL,
+    loaded BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    quarantined BIGINT NOT NULL,
+    by_type JSON,
+    note VARCHAR,
+    CHECK (rows_read = loaded + duplicates + quarantined)
+)
+"""
+
+HASH_KEY_DDL = """
+CREATE TABLE IF NOT EXISTS meta.hash_key (
+    fingerprint VARCHAR NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL
 )
 """
 
@@ -45,4 +68,32 @@ def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {spec.table} (\n    {cols}\n)")
         conn.execute(f"COMMENT ON TABLE {spec.table} IS '{spec.description.replace(chr(39), chr(39) * 2)}'")
     conn.execute(LEDGER_DDL)
+    conn.execute(FILES_DDL)
     conn.execute(QUARANTINE_DDL)
+    conn.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    conn.execute(HASH_KEY_DDL)
+
+
+class HashKeyMismatch(Exception):
+    """The key at hand is not the one this warehouse's identifiers were hashed with."""
+
+
+def check_hash_key(conn: duckdb.DuckDBPyConnection, fingerprint: str) -> None:
+    """Record the hash key's fingerprint on first use; refuse any other key afterwards (its hashes,
+    and the event ids derived from them, would not match what is landed)."""
+    ensure_raw_schema(conn)
+    recorded = recorded_fingerprint(conn)
+    if recorded is None:
+        conn.execute("INSERT INTO meta.hash_key VALUES (?, now())", [fingerprint])
+    elif recorded != fingerprint:
+        raise HashKeyMismatch(
+            f"this warehouse's phone numbers and e-mails were hashed with another key (fingerprint {recorded}; "
+            f"the key in use has {fingerprint}): set NUDGELAB_HASH_KEY to the original key, or restore "
+            "NUDGELAB_HOME/hash.key; nothing was ingested")
+
+
+def recorded_fingerprint(conn: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        return scalar(conn, "SELECT fingerprint FROM meta.hash_key ORDER BY recorded_at LIMIT 1")
+    except duckdb.CatalogException:
+        return None

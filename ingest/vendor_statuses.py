@@ -446,6 +446,8 @@ def json_object(body: str) -> object:
         return json.loads(body)
     except ValueError as exc:
         return f"{exc}"
+    except RecursionError:
+        return "nested too deeply to read"
 
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")  # <id@host> is a Message-ID, not an address

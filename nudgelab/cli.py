@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,16 +46,22 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not args.paths and not args.spool:
         raise CliError("give at least one PATH, or --spool to drain the spool")
-    summary = run_ingest(
-        settings,
-        [Path(p) for p in args.paths],
-        fmt=args.format,
-        event_type=args.type,
-        timezone_name=args.timezone,
-        spool=args.spool,
-        show_progress=not args.json and sys.stderr.isatty() or args.progress,
-        quiet=args.json,
-    )
+    from ingest.readers.base import ReaderError
+    from warehouse.settings import MissingHashKey
+
+    try:
+        summary = run_ingest(
+            settings,
+            [Path(p) for p in args.paths],
+            fmt=args.format,
+            event_type=args.type,
+            timezone_name=args.timezone,
+            spool=args.spool,
+            show_progress=not args.json and sys.stderr.isatty() or args.progress,
+            quiet=args.json,
+        )
+    except (ReaderError, MissingHashKey) as exc:
+        raise CliError(str(exc)) from exc
     if not summary.batches and summary.errors:
         raise CliError(summary.errors[0])
     if args.json:
@@ -263,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # everything a run writes under NUDGELAB_HOME is the user's alone (dbt's files too)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

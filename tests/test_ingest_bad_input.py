@@ -70,8 +70,8 @@ def test_wrong_types_name_the_field_and_the_value(settings, tmp_path):
     summary = ingest(settings, path)
     assert summary.batches[0].loaded == 1
     got = reasons(settings)
-    assert got[0] == "segments two is not a whole number"
-    assert got[1] == "segments 0 is below 1"
+    assert got[0] == "segments 'two' is not a whole number"
+    assert got[1] == "segments '0' is below 1"
     assert_reconciled(settings, summary)
 
 

@@ -60,8 +60,8 @@ def test_bad_parquet_values_are_quarantined_with_their_row(settings, tmp_path: P
     assert_reconciled(settings, summary)
     assert (summary.total("loaded"), summary.total("quarantined")) == (18, 2)
     rows = query(settings, "SELECT line_number, reason FROM raw.quarantine ORDER BY line_number")
-    assert rows[0][0] == 5 and "occurred_at next tuesday is not a timestamp" in rows[0][1]
-    assert rows[1][0] == 10 and "status exploded is not one of" in rows[1][1]
+    assert rows[0][0] == 5 and "occurred_at 'next tuesday' is not a timestamp" in rows[0][1]
+    assert rows[1][0] == 10 and "status 'exploded' is not one of" in rows[1][1]
 
 
 def test_parquet_with_an_event_type_column_splits_by_type(settings, tmp_path: Path) -> None:

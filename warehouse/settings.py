@@ -11,6 +11,10 @@ HOME_ENV = "NUDGELAB_HOME"
 HASH_KEY_ENV = "NUDGELAB_HASH_KEY"
 
 
+class MissingHashKey(RuntimeError):
+    """The warehouse was hashed with a key that is nowhere to be found."""
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -42,20 +46,30 @@ class Settings:
         return self.home / "hash.key"
 
     def ensure(self) -> "Settings":
+        """Create the home (private: 0700, it holds the warehouse and the hash key) and its folders."""
         for folder in (self.home, self.spool_dir, self.reports_dir, self.published_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.home.stat().st_mode & 0o077:
+            os.chmod(self.home, 0o700)
         return self
 
-    def hash_key(self) -> bytes:
+    def hash_key(self, create: bool = True) -> bytes:
         """The key for hashing phone numbers, e-mails and IPs before they reach the warehouse.
 
         Taken from ``NUDGELAB_HASH_KEY`` when set; otherwise a random key is created once in
         ``NUDGELAB_HOME/hash.key`` (mode 0600) so that hashes stay stable for this installation.
+        With ``create=False`` (a warehouse already hashed with some key) a missing key is an error,
+        not a new key.
         """
         env = os.environ.get(HASH_KEY_ENV)
         if env:
             return env.encode("utf-8")
         path = self.hash_key_path
+        if not path.exists() and not create:
+            raise MissingHashKey(
+                f"no hash key: {HASH_KEY_ENV} is not set and {path} does not exist, but the warehouse was "
+                "hashed with a key: set the variable to that key or restore the file (a new key would "
+                "make every identifier, and the event ids derived from them, differ)")
         if not path.exists():
             self.home.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

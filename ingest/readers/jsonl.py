@@ -38,9 +38,19 @@ def read(path: Path, event_type: str | None = None) -> Iterator[Record]:
         except json.JSONDecodeError as exc:
             yield Record(line, text, event_type, reason=f"not valid JSON ({exc.msg} at column {exc.colno})")
             continue
-        if not isinstance(obj, dict):
-            yield Record(line, text, event_type, reason=f"expected a JSON object per line, got {type(obj).__name__}")
+        except RecursionError:
+            yield Record(line, text[:2000], event_type, reason="a record nested too deeply to read")
             continue
+        yield record_from_object(line, text, obj, event_type)
+
+
+def record_from_object(line: int, raw: str, obj: object, event_type: str | None) -> Record:
+    """A Record from one parsed JSON value (an object in the contract's input names)."""
+    if not isinstance(obj, dict):
+        return Record(line, raw, event_type, reason=f"expected a JSON object per record, got {type(obj).__name__}")
+    try:
         values = {str(k).strip().lower(): _text(v) for k, v in obj.items()}
-        kind = values.pop("event_type", None) or event_type
-        yield Record(line, text, kind, values=values)
+    except RecursionError:
+        return Record(line, raw[:2000], event_type, reason="a record nested too deeply to read")
+    kind = values.pop("event_type", None) or event_type
+    return Record(line, raw, kind, values=values)
