@@ -79,7 +79,7 @@ def main() -> int:
     users = int(os.environ.get("BENCH_USERS", "400000"))
     days = int(os.environ.get("BENCH_DAYS", "30"))
     ingest_target = int(os.environ.get("BENCH_INGEST_ROWS", "5000000"))
-    sections = set(os.environ.get("BENCH_SECTIONS", "experiments,anomalies,generate,ingest,build").split(","))
+    sections = set(os.environ.get("BENCH_SECTIONS", "experiments,anomalies,small_files,generate,ingest,build").split(","))
     results: dict = {"machine": {"cpus": os.cpu_count()}, "users": users, "days": days}
     OUT.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="nudgelab-bench-"))
@@ -94,6 +94,11 @@ def main() -> int:
 
             print("anomalies: 10,000 series × 4 weeks of hourly points", flush=True)
             results["anomalies"] = bench_anomalies(_line)
+        if "small_files" in sections:
+            from bench.small_files import bench_small_files
+
+            print("ingest of many small files: batched against one file of the same rows", flush=True)
+            results["small_files"] = bench_small_files(_line)
         print(f"generator: {users:,} users × {days} days", flush=True)
         for fmt in ("csv", "parquet"):
             work = scratch / f"gen-{fmt}"
