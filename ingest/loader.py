@@ -39,7 +39,7 @@ from ingest.stage import (
     INPUT_NAMES, LINE_SQL, ORD_SQL, STAGE, TYPE_MARKER, FileProblem, Staged, drop_stage, stage_csv, stage_parquet,
     stage_records,
 )
-from warehouse.sql import rows, scalar
+from warehouse.sql import one, rows, scalar
 
 FAULT_ENV = "NUDGELAB_FAULT"  # test hook: "after_land" kills the process before the batch commits
 RAW_KEEP = 65_536  # quarantine keeps this much of a rejected record
@@ -218,12 +218,10 @@ def _materialise_stage(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"ALTER TABLE {STAGE}_table RENAME TO {STAGE}")
 
 
-def _typed_table(conn, spec: EventType, present: set[str], hash_tables: dict[str, str], tz: str | None,
-                 single: str) -> str:
+def _typed_table(conn, spec: EventType, present: set[str], hash_tables: dict[str, str], tz: str | None) -> str:
     """Materialise the typed rows of one event type, with event ids, derived flags and reasons."""
     name = f"typed_{spec.name}"
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
-                 f"{typed_select_sql(spec, STAGE, present, hash_tables, tz, single)}")
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {typed_select_sql(spec, STAGE, present, hash_tables, tz)}")
     if spec.name == "deliveries":
         _join_receipts_to_sends(conn, name)
     return name
@@ -284,7 +282,7 @@ def _quarantine(conn: duckdb.DuckDBPyConnection, select: str, batch_id: str, key
     conn.execute("DROP TABLE IF EXISTS quarantined")
 
 
-def _land_type(conn, spec: EventType, typed: str, batch_id: str, single: str, present: set[str],
+def _land_type(conn, spec: EventType, typed: str, batch_id: str, single: str, many: bool, present: set[str],
                key: bytes) -> dict[str, dict[str, int]]:
     """Insert the new good rows of one type, quarantine the bad ones; return the counts per file."""
     # Duplicates: an event id seen earlier in this batch, or already landed by an earlier batch.
@@ -320,8 +318,11 @@ def _land_type(conn, spec: EventType, typed: str, batch_id: str, single: str, pr
         f"INSERT INTO {spec.table} ({', '.join(q(c) for c in columns)}) SELECT {select} FROM {typed} t "
         f"WHERE t._reasons IS NULL AND NOT t._dup"
     )
-    per_file = rows(conn, f"SELECT {source}, count(*), count(_reasons), count(*) FILTER (WHERE _dup) "
-                          f"FROM {typed} t GROUP BY 1")
+    counts = "count(*), count(_reasons), count(*) FILTER (WHERE _dup)"
+    if many:
+        per_file = rows(conn, f"SELECT {source}, {counts} FROM {typed} t GROUP BY 1")
+    else:  # one file: no per-row grouping (its path is not even stored per row)
+        per_file = [(single, *one(conn, f"SELECT {counts} FROM {typed}"))]
     if any(quarantined for _, _, quarantined, _ in per_file):  # the join back to the staged text: rejected rows only
         _quarantine(conn, f"""
             SELECT {source}, t._line, {lit(spec.name)}, {_raw_record_sql(present)}, t._reasons
@@ -433,8 +434,9 @@ def ingest_batch(
         # sends first, so that receipts in the same batch can find their provider ids
         for kind in sorted((k for k in kinds if k in EVENT_TYPES), key=lambda k: (k != "sends", k)):
             spec = EVENT_TYPES[kind]
-            typed = _typed_table(conn, spec, present, hash_tables, timezone_name, single)
-            for file, counts in _land_type(conn, spec, typed, result.batch_id, single, present, key).items():
+            typed = _typed_table(conn, spec, present, hash_tables, timezone_name)
+            for file, counts in _land_type(conn, spec, typed, result.batch_id, single, len(paths) > 1, present,
+                                           key).items():
                 files[file].by_type[kind] = counts
         for kind in kinds:
             if kind in EVENT_TYPES:
@@ -442,7 +444,7 @@ def ingest_batch(
         for file, count in _quarantine_untyped(conn, result.batch_id, single, present, key).items():
             files[file].by_type["(unknown)"] = {"rows_read": count, "loaded": 0, "duplicates": 0, "quarantined": count}
         for file in result.files:
-            if not file.by_type:
+            if not file.total("rows_read"):
                 if _has_records_text(Path(file.source_file), fmt):
                     raise _NoRecords(Path(file.source_file))
                 file.note = "empty file (no records)"

@@ -159,7 +159,6 @@ def typed_select_sql(
     present: set[str],
     hash_tables: dict[str, str],
     timezone: str | None,
-    single_file: str = "",
 ) -> str:
     """SELECT the staged rows of ``spec`` as typed contract columns plus ``_reasons``.
 
@@ -243,7 +242,7 @@ def typed_select_sql(
     return (
         f"SELECT {', '.join(outer)}, p._extra, p._line, p._ord, p._file, {reason_sql} AS _reasons, FALSE AS _dup\n"
         f"FROM (SELECT {', '.join(inner)}, s._reason, s._extra, {LINE_SQL} AS _line, {ORD_SQL} AS _ord, "
-        f"{file_sql(single_file)} AS _file\n"
+        f"s._file\n"
         f"      FROM {stage} s {' '.join(joins)}\n"
         f"      WHERE s._type = {lit(spec.name)}) p"
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ INPUT_NAMES: frozenset[str] = frozenset(f.input_name for t in EVENT_TYPES.values
 TYPE_COLUMN = "event_type"
 TYPE_MARKER = "_type_column"  # in the returned names when the file says each record's type
 MAX_LINE_BYTES = 16 * 1024 * 1024
+_COUNTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nudgelab-count")
 
 
 class FileProblem(ReaderError):
@@ -149,6 +151,8 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, paths: list[Path], default_type: 
     )
     selected = ", ".join(f"{q(c)}" for c in sorted(present))
     file_sql = "filename" if many else "CAST(NULL AS VARCHAR)"
+    # the independent count reads the files beside DuckDB's reader (which does not hold the GIL)
+    counting = _COUNTER.submit(lambda: {p: _physical_records(p) for p in paths})
     conn.execute(
         f"CREATE TEMP TABLE {STAGE} AS SELECT CAST(NULL AS BIGINT) AS _ord, CAST(NULL AS BIGINT) AS _line, "
         f"{file_sql} AS _file, CAST(NULL AS VARCHAR) AS _raw, {type_sql} AS _type, CAST(NULL AS VARCHAR) AS _reason, "
@@ -162,7 +166,7 @@ def stage_csv(conn: duckdb.DuckDBPyConnection, paths: list[Path], default_type: 
         _number_lines_per_file(conn)
     if rejects:
         _add_rejects(conn, rejects, default_type, many)
-    refused = check_csv_records(conn, paths, many)
+    refused = check_csv_records(conn, paths, many, counting.result())
     count = scalar(conn, f"SELECT count(*) FROM {STAGE}")
     return Staged(count, present | ({TYPE_MARKER} if TYPE_COLUMN in columns else set()), refused)
 
@@ -254,13 +258,14 @@ def _parsed_records(path: Path) -> tuple[int, int | None]:
     return max(count, 0), opened
 
 
-def check_csv_records(conn: duckdb.DuckDBPyConnection, paths: list[Path], many: bool) -> list[FileProblem]:
+def check_csv_records(conn: duckdb.DuckDBPyConnection, paths: list[Path], many: bool,
+                      physical_counts: dict[Path, int] | None = None) -> list[FileProblem]:
     """Refuse (and unstage) every file whose records DuckDB did not all account for."""
     staged = dict(rows(conn, f"SELECT {file_sql(paths[0])}, count(*) FROM {STAGE} s GROUP BY 1"))
     refused = []
     for path in paths:
         got = staged.get(str(path), 0)
-        physical = _physical_records(path)
+        physical = physical_counts[path] if physical_counts is not None else _physical_records(path)
         if physical == got:
             continue
         expected, opened = _parsed_records(path)
