@@ -21,8 +21,8 @@ from experiments import frequentist
 from experiments import sequential as seq
 from experiments.bayesian import Prior
 from experiments.statistics import (
-    METRIC_TYPES, OK, ZERO_CONTROL_MEAN, ZERO_RELATIVE_VARIANCE, ZERO_VARIANCE, ArmMoments, MetricType, SampleStats,
-    cuped_moments, moments,
+    METRIC_TYPES, OK, ZERO_CONTROL_MEAN, ZERO_RELATIVE_VARIANCE, ZERO_VARIANCE, ArmMoments, MeanCovariance, MetricType,
+    SampleStats, cuped_moments, moments,
 )
 
 Array = NDArray[np.float64]
@@ -98,8 +98,10 @@ def _nan_where(mask: NDArray[np.bool_], *arrays: Array) -> list[Array]:
 
 
 def _cuped_or_raw(raw_c: ArmMoments, raw_t: ArmMoments, adj_c: ArmMoments, adj_t: ArmMoments, theta: Array,
-                  reduction: Array, alpha: float) -> tuple[ArmMoments, ArmMoments, Array, Array]:
-    """Keep the CUPED moments only where they narrow the absolute interval (t quantile included); else θ = 0."""
+                  reduction: Array, terms: MeanCovariance, alpha: float
+                  ) -> tuple[ArmMoments, ArmMoments, Array, Array, MeanCovariance]:
+    """Keep the CUPED moments only where they narrow the absolute interval (t quantile included); else θ = 0
+    (and the means are the independent raw ones again)."""
     def width(c: ArmMoments, t: ArmMoments) -> Array:
         effect = frequentist.absolute_effect(c, t)
         return frequentist.t_quantile(alpha, effect.df) * effect.se
@@ -110,7 +112,12 @@ def _cuped_or_raw(raw_c: ArmMoments, raw_t: ArmMoments, adj_c: ArmMoments, adj_t
         return ArmMoments(raw.n, np.where(keep, adj.mean, raw.mean), np.where(keep, adj.variance, raw.variance),
                           raw.reason)
 
-    return pick(adj_c, raw_c), pick(adj_t, raw_t), np.where(keep, theta, 0.0), np.where(keep, reduction, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_terms = MeanCovariance(np.where(keep, terms.var_control, raw_c.variance / raw_c.n),
+                                    np.where(keep, terms.var_treatment, raw_t.variance / raw_t.n),
+                                    np.where(keep, terms.covariance, 0.0))
+    return (pick(adj_c, raw_c), pick(adj_t, raw_t), np.where(keep, theta, 0.0), np.where(keep, reduction, 0.0),
+            mean_terms)
 
 
 def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean", *, alpha: float = 0.05,
@@ -133,11 +140,11 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
 
     raw_c, raw_t = moments(control, metric_type), moments(treatment, metric_type)
     shape = np.broadcast_shapes(raw_c.n.shape, raw_t.n.shape)
-    theta = reduction = None
+    theta = reduction = mean_terms = None
     arm_c, arm_t = raw_c, raw_t
     if cuped:
-        arm_c, arm_t, theta, reduction = _cuped_or_raw(raw_c, raw_t, *cuped_moments(control, treatment, metric_type),
-                                                       alpha)
+        arm_c, arm_t, theta, reduction, mean_terms = _cuped_or_raw(
+            raw_c, raw_t, *cuped_moments(control, treatment, metric_type), alpha)
     arm_c = ArmMoments(*(np.broadcast_to(a, shape) for a in (arm_c.n, arm_c.mean, arm_c.variance, arm_c.reason)))
     arm_t = ArmMoments(*(np.broadcast_to(a, shape) for a in (arm_t.n, arm_t.mean, arm_t.variance, arm_t.reason)))
 
@@ -152,7 +159,7 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
     bad_mean = bad_all & (reason != ZERO_VARIANCE)
 
     absolute = frequentist.absolute_effect(arm_c, arm_t)
-    relative = frequentist.relative_effect(arm_c, arm_t)
+    relative = frequentist.relative_effect(arm_c, arm_t, mean_terms)
     abs_low, abs_high = frequentist.interval(absolute, alpha)
     rel_low, rel_high = frequentist.interval(relative, alpha)
     abs_p, rel_p = frequentist.p_value(absolute), frequentist.p_value(relative)

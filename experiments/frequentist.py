@@ -2,8 +2,12 @@
 
 Definitions (per metric, arms c = control and t = treatment, V = per-unit variance / n):
 - absolute effect Δ = m_t − m_c, SE = √(V_t + V_c);
-- relative lift L = m_t / m_c − 1, SE by the delta method, √(V_t / m_c² + m_t² V_c / m_c⁴): the second
-  term is the control mean's own uncertainty, without which the interval is too narrow;
+- relative lift L = (m_t − m_c) / |m_c| (= m_t / m_c − 1 for a positive control; for a negative one
+  the sign follows the absolute effect, so "higher is better" reads the same for net revenue or a
+  margin), SE by the delta method, √(V_t / m_c² + m_t² V_c / m_c⁴ − 2 m_t C / m_c³): the second term
+  is the control mean's own uncertainty, without which the interval is too narrow; C, the
+  covariance of the two arms' estimated means, is 0 for independent arms and not for CUPED, whose
+  adjusted means share the pooled covariate mean;
 - both use Student's t with the Welch–Satterthwaite degrees of freedom (which tends to z at large n).
 """
 
@@ -15,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from experiments.statistics import ArmMoments
+from experiments.statistics import ArmMoments, MeanCovariance
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,21 @@ def absolute_effect(control: ArmMoments, treatment: ArmMoments) -> Effect:
     return Effect(treatment.mean - control.mean, se, welch_df(control, treatment))
 
 
-def relative_effect(control: ArmMoments, treatment: ArmMoments) -> Effect:
-    """L = m_t/m_c − 1 with the delta-method SE that includes the control mean's variance."""
+def relative_effect(control: ArmMoments, treatment: ArmMoments, terms: MeanCovariance | None = None) -> Effect:
+    """L = (m_t − m_c)/|m_c| with the delta-method SE that includes the control mean's variance.
+
+    ``terms`` gives the variances of the two estimated means and their covariance when they are not
+    the independent s²/n (CUPED); by default they are.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         mc, mt = control.mean, treatment.mean
-        var = treatment.variance / treatment.n / (mc * mc) + mt * mt * control.variance / control.n / mc**4
-        return Effect(mt / mc - 1.0, np.sqrt(var), welch_df(control, treatment))
+        if terms is None:
+            vc, vt, cov = control.variance / control.n, treatment.variance / treatment.n, 0.0
+        else:
+            vc, vt, cov = terms.var_control, terms.var_treatment, terms.covariance
+        var = vt / (mc * mc) + mt * mt * vc / mc**4 - 2.0 * mt * cov / mc**3
+        var = np.where(np.isfinite(var) & (var < 0), 0.0, var)  # a quadratic form: negative only by rounding
+        return Effect((mt - mc) / np.abs(mc), np.sqrt(var), welch_df(control, treatment))
 
 
 def t_quantile(alpha: float, df: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -60,9 +73,10 @@ def t_quantile(alpha: float, df: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def interval(effect: Effect, alpha: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Two-sided (1 − α) t interval around the estimate."""
-    half = t_quantile(alpha, effect.df) * effect.se
-    return effect.estimate - half, effect.estimate + half
+    """Two-sided (1 − α) t interval around the estimate (NaN where the estimate or SE is undefined)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        half = t_quantile(alpha, effect.df) * effect.se
+        return effect.estimate - half, effect.estimate + half
 
 
 def p_value(effect: Effect) -> NDArray[np.float64]:

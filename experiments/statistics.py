@@ -152,10 +152,20 @@ def moments(stats: SampleStats, metric_type: MetricType) -> ArmMoments:
     return ArmMoments(n=n.astype(float), mean=mean, variance=var, reason=reason)
 
 
+@dataclass(frozen=True)
+class MeanCovariance:
+    """Variances of two arms' estimated means and their covariance (for a ratio of the two)."""
+
+    var_control: NDArray[np.float64]
+    var_treatment: NDArray[np.float64]
+    covariance: NDArray[np.float64]
+
+
 def cuped_moments(
     control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean"
-) -> tuple[ArmMoments, ArmMoments, NDArray[np.float64], NDArray[np.float64]]:
-    """CUPED-adjusted arm moments with θ pooled over arms; returns (control, treatment, θ, variance reduction).
+) -> tuple[ArmMoments, ArmMoments, NDArray[np.float64], NDArray[np.float64], MeanCovariance]:
+    """CUPED-adjusted arm moments with θ pooled over arms; returns (control, treatment, θ, variance
+    reduction, the adjusted means' covariance terms).
 
     θ = Σ_arms Σ(x−x̄)(y−ȳ) / Σ_arms Σ(y−ȳ)², the pooled within-arm slope of the metric x on the
     pre-exposure covariate y (the ANCOVA common slope; unaffected by the treatment's shift of x̄).
@@ -163,6 +173,12 @@ def cuped_moments(
     absolute effect is Δx̄ − θΔȳ. Per-unit variance: s²ₓ − 2θsₓᵧ + θ²s²ᵧ. (``compare`` falls back to
     the unadjusted moments wherever adjustment would not narrow the interval.) The variance reduction
     is 1 − Var_adjusted(Δ) / Var_unadjusted(Δ).
+
+    The two adjusted means share ȳ_all, so they are not independent, which matters for the relative
+    lift (their ratio); with weights w = n/N and θ taken as fixed,
+    m'_c = (x̄_c − θ w_t ȳ_c) + θ w_t ȳ_t and m'_t = (x̄_t − θ w_c ȳ_t) + θ w_c ȳ_c, so
+    Var(m'_c) = (s²ₓ − 2θw_t sₓᵧ + θ²w_t² s²ᵧ)_c/n_c + θ²w_t² s²ᵧ_t/n_t (and symmetrically), and
+    Cov(m'_c, m'_t) = θw_c (sₓᵧ − θw_t s²ᵧ)_c/n_c + θw_t (sₓᵧ − θw_c s²ᵧ)_t/n_t.
     """
     if metric_type == "ratio":
         raise ValueError("CUPED is available for proportion and mean metrics, not ratio metrics")
@@ -190,6 +206,15 @@ def cuped_moments(
         unadjusted = raw_c.variance / nc + raw_t.variance / nt
         adjusted = vc / nc + vt / nt
         reduction = 1.0 - adjusted / unadjusted
+        # the adjusted means' variances and covariance (both hold θ·ȳ_all)
+        total = np.where(nc + nt > 0, nc + nt, 1.0)
+        wc, wt = nc / total, nt / total
+        sxx_c, sxx_t = raw_c.variance, raw_t.variance
+        syy_c, syy_t = cyy_c / np.where(nc > 1, nc - 1.0, 1.0), cyy_t / np.where(nt > 1, nt - 1.0, 1.0)
+        sxy_c, sxy_t = cxy_c / np.where(nc > 1, nc - 1.0, 1.0), cxy_t / np.where(nt > 1, nt - 1.0, 1.0)
+        var_mc = (sxx_c - 2 * theta * wt * sxy_c + theta**2 * wt**2 * syy_c) / nc + theta**2 * wt**2 * syy_t / nt
+        var_mt = (sxx_t - 2 * theta * wc * sxy_t + theta**2 * wc**2 * syy_t) / nt + theta**2 * wc**2 * syy_c / nc
+        cov = theta * wc * (sxy_c - theta * wt * syy_c) / nc + theta * wt * (sxy_t - theta * wc * syy_t) / nt
     adj_c = ArmMoments(n=raw_c.n, mean=mc, variance=vc, reason=raw_c.reason)
     adj_t = ArmMoments(n=raw_t.n, mean=mt, variance=vt, reason=raw_t.reason)
-    return adj_c, adj_t, theta, reduction
+    return adj_c, adj_t, theta, reduction, MeanCovariance(np.maximum(var_mc, 0.0), np.maximum(var_mt, 0.0), cov)
