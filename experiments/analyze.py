@@ -1,9 +1,11 @@
-"""Analyse an owner's own per-unit table (CSV or Parquet, one row per unit) with the stats engine.
+"""Analyse an owner's own per-unit table (CSV or Parquet, one row per unit): the second way into
+the one analysis (``experiments.analysis``).
 
 polars reduces the table to sufficient statistics per arm (n, Σx, Σx², Σy, Σy², Σxy), so the
-statistics see the same inputs a warehouse query would give them. With a unit column, units that
-appear twice or in two arms are counted, reported and excluded. Goal metrics × variants form the
-multiple-testing family; guardrails are judged on their own for non-inferiority.
+analysis sees the same inputs the warehouse's marts give it; the options become a Definition
+(control, planned split, goal metrics, guardrails with a margin, alpha). With a unit column, units
+that appear twice or in two arms are counted, reported and excluded. Goal metrics × variants form
+the multiple-testing family; guardrails are judged on their own for non-inferiority.
 """
 
 from __future__ import annotations
@@ -15,14 +17,11 @@ from typing import Any, Sequence
 import numpy as np
 import polars as pl
 
+from experiments.analysis import Analysis, Evidence, Options, analyse
 from experiments.bayesian import Prior
-from experiments.compare import ComparisonResult, compare
-from experiments.guardrails import non_inferiority
-from experiments.multiple import METHODS, adjust
-from experiments.report import verdict
+from experiments.definition import Definition, Guardrail
+from experiments.multiple import METHODS
 from experiments.sequential import DEFAULT_N_STAR
-from experiments.srm import srm_check
-from experiments.statistics import SampleStats
 
 TRUE_WORDS = ("true",)
 FALSE_WORDS = ("false",)
@@ -131,89 +130,74 @@ def _dedupe_units(frame: pl.DataFrame, unit_col: str, variant_col: str) -> tuple
     }
 
 
-def _stats(frame: pl.DataFrame, variant_col: str, arms: list[str], x: str, y: str | None) -> dict[str, SampleStats]:
+def _sums(frame: pl.DataFrame, variant_col: str, arms: list[str], x: str, y: str | None) -> dict[str, tuple]:
     """Sufficient statistics per arm of x (and y, over units where both are present)."""
     valid = pl.col(x).is_not_null() if y is None else pl.col(x).is_not_null() & pl.col(y).is_not_null()
     aggs = [pl.len().alias("n"), pl.col(x).sum().alias("sx"), (pl.col(x) ** 2).sum().alias("sxx")]
     if y is not None:
         aggs += [pl.col(y).sum().alias("sy"), (pl.col(y) ** 2).sum().alias("syy"), (pl.col(x) * pl.col(y)).sum().alias("sxy")]
-    rows = {r[variant_col]: r for r in frame.filter(valid).group_by(variant_col).agg(aggs).iter_rows(named=True)}
+    found = {r[variant_col]: r for r in frame.filter(valid).group_by(variant_col).agg(aggs).iter_rows(named=True)}
     out = {}
     for arm in arms:
-        r = rows.get(arm)
+        r = found.get(arm)
         if r is None:
-            out[arm] = SampleStats(0.0, 0.0, 0.0, *((0.0, 0.0, 0.0) if y is not None else ()))
-        elif y is None:
-            out[arm] = SampleStats(float(r["n"]), float(r["sx"]), float(r["sxx"]))
+            out[arm] = (0.0,) * 6
         else:
-            out[arm] = SampleStats(float(r["n"]), float(r["sx"]), float(r["sxx"]), float(r["sy"]), float(r["syy"]),
-                                   float(r["sxy"]))
+            out[arm] = (float(r["n"]), float(r["sx"]), float(r["sxx"]), float(r.get("sy") or 0.0),
+                        float(r.get("syy") or 0.0), float(r.get("sxy") or 0.0))
     return out
 
 
-def _stack(stats: list[SampleStats]) -> SampleStats:
-    """Stack per-comparison statistics into one vectorised SampleStats."""
-    def col(name: str) -> np.ndarray | None:
-        values = [getattr(s, name) for s in stats]
-        return None if any(v is None for v in values) else np.array(values, dtype=float)
-
-    return SampleStats(col("n"), col("sum_x"), col("sum_x2"), col("sum_y"), col("sum_y2"), col("sum_xy"))
-
-
-RESULT_FIELDS = (
-    "n_control", "n_treatment", "mean_control", "mean_treatment", "abs_effect", "abs_se", "abs_ci_low", "abs_ci_high",
-    "p_value", "rel_lift", "rel_se", "rel_ci_low", "rel_ci_high", "rel_p_value",
-)
-OPTIONAL_FIELDS = (
-    "variance_reduction", "cuped_theta", "seq_ci_low", "seq_ci_high", "seq_p_value", "seq_rel_ci_low",
-    "seq_rel_ci_high", "seq_rel_p_value", "chance_to_win", "expected_loss", "expected_loss_control",
-)
+def _metric_type(frame: pl.DataFrame, spec: MetricSpec) -> str:
+    if spec.denominator is not None:
+        return "ratio"
+    values = frame.get_column(spec.numerator).drop_nulls()
+    return "proportion" if values.is_in([0.0, 1.0]).all() else "mean"
 
 
 def _num(value: Any) -> Any:
     """JSON-friendly number: NaN and infinities become None."""
+    if value is None:
+        return None
     value = float(value)
     return value if np.isfinite(value) else None
 
 
-def _compare_metric(frame: pl.DataFrame, variant_col: str, control: str, treatments: list[str], spec: MetricSpec,
-                    covariate: str | None, options: dict[str, Any]) -> list[dict[str, Any]]:
-    """Compare every treatment with control on one metric; rows in treatment order."""
-    arms = [control, *treatments]
-    if spec.denominator is not None:
-        metric_type, use_cuped = "ratio", False
-        stats = _stats(frame, variant_col, arms, spec.numerator, spec.denominator)
-    else:
-        values = frame.get_column(spec.numerator).drop_nulls()
-        metric_type = "proportion" if values.is_in([0.0, 1.0]).all() else "mean"
-        use_cuped = covariate is not None
-        stats = _stats(frame, variant_col, arms, spec.numerator, covariate)
-    result: ComparisonResult = compare(
-        _stack([stats[control]] * len(treatments)), _stack([stats[t] for t in treatments]), metric_type,
-        cuped=use_cuped, **options,
-    )
-    rows = []
-    for i, variant in enumerate(treatments):
-        record = result.row(i)
-        row: dict[str, Any] = {"variant": variant, "metric": spec.name, "metric_type": metric_type}
-        for name in RESULT_FIELDS:
-            row[name] = record.get(name)
-        row["n_control"], row["n_treatment"] = int(result.n_control[i]), int(result.n_treatment[i])
-        row["cuped"] = use_cuped
-        for name in OPTIONAL_FIELDS:
-            row[name] = record.get(name)
-        row["reason"] = record["reason"]
-        row["_result"], row["_index"] = result, i
-        rows.append(row)
-    return rows
+ENGINE_FIELDS = ("abs_se", "rel_se", "df", "cuped_theta", "variance_reduction", "seq_ci_low", "seq_ci_high",
+                 "seq_p_value", "seq_rel_ci_low", "seq_rel_ci_high", "seq_rel_p_value", "chance_to_win",
+                 "expected_loss", "expected_loss_control")
+
+
+def _report_row(analysis: Analysis, row: dict[str, Any], cuped: bool, sequential: bool) -> dict[str, Any]:
+    """One comparison in the JSON report: the stored fields plus the engine's other readings."""
+    engine = row.get("engine", {})
+    out = {k: v for k, v in row.items() if k != "engine"}
+    for name in ENGINE_FIELDS:
+        if name in engine:
+            out[name] = engine[name]
+    out["cuped"] = cuped
+    if sequential:
+        seq = next((r for r in analysis.overall(row["role"], "sequential") if r["metric"] == row["metric"]
+                    and r["variant"] == row["variant"]), None)
+        if seq is not None:
+            out["seq_p_adjusted"], out["seq_significant"] = seq["p_adjusted"], seq["significant"]
+    if row["role"] == "guardrail":
+        out.update(margin=row["guardrail_margin"], non_inferiority_p_value=row["noninferiority_p_value"],
+                   lower_bound=engine.get("noninferiority_bound"), passed=bool(row["guardrail_passed"]))
+    for key in ("as_of_date", "computed_at"):
+        out.pop(key, None)
+    return out
 
 
 def analyze(table: str | Path | pl.DataFrame, *, variant_col: str, control: str, metrics: Sequence[str] = (),
             ratios: Sequence[str | MetricSpec] = (), unit_col: str | None = None, covariate: str | None = None,
             weights: dict[str, float] | None = None, alpha: float = 0.05, correction: str = "holm",
             sequential: bool = False, n_star: float = DEFAULT_N_STAR, bayesian: bool = False,
-            prior: Prior | None = None, guardrails: Sequence[str] = (), guardrail_margin: float = 0.02) -> dict[str, Any]:
-    """Analyse a per-unit table: SRM, then each goal metric × variant against control, corrected over the family."""
+            prior: Prior | None = None, guardrails: Sequence[str] = (), guardrail_margin: float = 0.02,
+            as_analysis: bool = False) -> dict[str, Any] | Analysis:
+    """Analyse a per-unit table: SRM, then each goal metric × variant against control, corrected over the family.
+
+    Returns the JSON report (or, with ``as_analysis``, the Analysis itself for the renderer)."""
     specs = [MetricSpec(m, m) for m in metrics] + [r if isinstance(r, MetricSpec) else parse_ratio(r) for r in ratios]
     guard_specs = [MetricSpec(g, g) for g in guardrails]
     if not specs:
@@ -267,45 +251,38 @@ def analyze(table: str | Path | pl.DataFrame, *, variant_col: str, control: str,
     if control not in arms:
         raise AnalysisError(f"control {control!r} has no planned weight")
     arms = [control, *[a for a in arms if a != control]]
-    treatments = arms[1:]
-    if not treatments:
+    if len(arms) < 2:
         raise AnalysisError(f"only the control {control!r} is present: nothing to compare")
 
+    metric_types, sums, cuped = {}, {}, {}
+    for spec in specs + guard_specs:
+        mtype = _metric_type(frame, spec)
+        metric_types[spec.name] = mtype
+        cuped[spec.name] = mtype != "ratio" and covariate is not None
+        y = spec.denominator if mtype == "ratio" else covariate
+        for arm, stats in _sums(frame, variant_col, arms, spec.numerator, y).items():
+            sums[(arm, spec.name, "overall", "(all)")] = stats
     counts = dict(frame.group_by(variant_col).len().iter_rows())
-    count_list = [int(counts.get(a, 0)) for a in arms]
-    weight_list = [weights[a] for a in arms] if weights else [1.0] * len(arms)
-    srm = srm_check(count_list, weight_list)
-    total_w = sum(weight_list)
+    definition = Definition(
+        experiment_id=source, control=control, variants=tuple(arms), goal_metrics=tuple(s.name for s in specs),
+        weights={a: float(weights[a]) for a in arms} if weights else None, secondary_metrics=(),
+        guardrails=tuple(Guardrail(g.name, guardrail_margin) for g in guard_specs), alpha=alpha)
+    evidence = Evidence(metric_types, sums, {a: int(counts.get(a, 0)) for a in arms}, cuped=cuped, exclusions=units)
+    options = Options(sequential=sequential, bayesian=bayesian or prior is not None, n_star=n_star, prior=prior,
+                      goal_correction=correction)
+    analysis = analyse(definition, evidence, options)
+    if as_analysis:
+        return analysis
 
-    options = {"alpha": alpha, "sequential": sequential, "n_star": n_star, "bayesian": bayesian or prior is not None,
-               "prior": prior}
-    results = [row for s in specs for row in _compare_metric(frame, variant_col, control, treatments, s, covariate, options)]
-    p = adjust(np.array([np.nan if r["p_value"] is None else r["p_value"] for r in results]), correction)
-    seq_p = adjust(np.array([np.nan if r.get("seq_p_value") is None else r["seq_p_value"] for r in results]), correction)
-    for i, row in enumerate(results):
-        row["p_adjusted"] = _num(p[i])
-        row["significant"] = bool(np.isfinite(p[i]) and p[i] < alpha)
-        if sequential:
-            row["seq_p_adjusted"] = _num(seq_p[i])
-            row["seq_significant"] = bool(np.isfinite(seq_p[i]) and seq_p[i] < alpha)
-        del row["_result"], row["_index"]
+    def rows_of(role: str) -> list[dict[str, Any]]:
+        return [_report_row(analysis, r, cuped[r["metric"]], sequential) for r in analysis.overall(role)]
 
-    guard_rows = []
-    for spec in guard_specs:
-        for row in _compare_metric(frame, variant_col, control, treatments, spec, covariate, options):
-            test = non_inferiority(row.pop("_result"), guardrail_margin)
-            i = row.pop("_index")
-            row.update({"margin": guardrail_margin, "non_inferiority_p_value": _num(test.p_value[i]),
-                        "lower_bound": _num(test.bound[i]), "passed": bool(test.passed[i])})
-            guard_rows.append(row)
-
-    report = {
+    results = rows_of("primary")
+    return {
         "input": source, "variant_col": variant_col, "control": control, "alpha": alpha, "correction": correction,
-        "family_size": int(np.isfinite(p).sum()), "sequential": {"n_star": n_star} if sequential else None,
-        "units": units,
-        "srm": {**srm.as_dict(), "counts": dict(zip(arms, count_list)),
-                "weights": {a: w / total_w for a, w in zip(arms, weight_list)}},
-        "results": results, "guardrails": guard_rows,
+        "family_size": sum(1 for r in results if r["p_value"] is not None),
+        "sequential": {"n_star": n_star} if sequential else None, "units": units,
+        "srm": {k: analysis.srm[k] for k in ("p_value", "status", "reason", "counts", "weights")},
+        "results": results, "guardrails": rows_of("guardrail"), "status": analysis.status,
+        "verdict": analysis.verdict,
     }
-    report["verdict"] = verdict(report)
-    return report

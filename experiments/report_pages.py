@@ -1,4 +1,6 @@
-"""Render one experiment's warehouse analysis (a page dict from ``warehouse_report.analyse``) for its owner.
+"""Render one experiment's analysis (``experiments.analysis.Analysis.as_page()``) for its owner.
+
+The one renderer for both ways in: the warehouse's reports and ``nudgelab experiments analyze``.
 
 Markdown and a self-contained HTML page with the same sections: the verdict line, SRM health, the
 metric tables (goal, secondary, guardrails), a forest plot of relative lifts, the always-valid
@@ -11,7 +13,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from experiments.report import _num, _p, _pct
+from experiments.formatting import number as _num
+from experiments.formatting import p_value as _p
+from experiments.formatting import pct as _pct
 
 ROLE_TITLES = (("primary", "Goal metric"), ("secondary", "Secondary metrics"), ("guardrail", "Guardrails"))
 COLOURS = {"up": "#1a7f37", "down": "#cf222e", "none": "#57606a"}
@@ -47,14 +51,14 @@ def _find(page: dict[str, Any], row: dict[str, Any], analysis: str) -> dict[str,
 
 
 def verdict_line(page: dict[str, Any]) -> str:
-    """One line an owner understands: can the split be trusted, did the goal metric move, do guardrails hold."""
-    srm, metric, control = page["srm"], page["primary"], page["control"]
+    """One line an owner understands: can the split be trusted, did the goal metrics move, do guardrails hold."""
+    srm, control = page["srm"], page["control"]
     if srm["status"] == "fail":
         return (f"Verdict: do not trust these results — the split between arms is off (sample ratio mismatch, "
                 f"p = {_p(srm['p_value'])}); fix assignment or logging first.")
     parts = []
     for row in _rows(page, role="primary"):
-        v = row["variant"]
+        v, metric = row["variant"], row["metric"]
         if row["reason"] and row["reason"] not in ABSOLUTE_STILL_VALID:
             why = REASON_TEXT.get(row["reason"], row["reason"])
             parts.append(f"The {metric} of {v} cannot be compared with {control} yet ({why}).")
@@ -66,8 +70,8 @@ def verdict_line(page: dict[str, Any]) -> str:
         if row["significant"]:
             direction = "raises" if (row["abs_effect"] or 0) > 0 else "lowers"
             seq = _find(page, row, "sequential")
-            confirm = ("; the always-valid test for daily looks confirms it" if seq and seq["significant"] else
-                       "; the always-valid test for daily looks does not confirm it yet")
+            confirm = ("" if seq is None else "; the always-valid test for daily looks confirms it" if seq["significant"]
+                       else "; the always-valid test for daily looks does not confirm it yet")
             parts.append(f"{v} {direction} {metric} by {effect} against {control}, significant after "
                          f"{row['correction'].upper() if row['correction'] == 'bh' else row['correction'].capitalize()} "
                          f"correction (adjusted p = {_p(row['p_adjusted'])}){confirm}.")
@@ -75,14 +79,20 @@ def verdict_line(page: dict[str, Any]) -> str:
             mde = row.get("mde_rel")
             reach = f"; so far the test can detect a change of about ±{mde * 100:.1f} %" if mde else ""
             parts.append(f"No detectable difference in {metric} between {v} and {control} yet: {effect}{reach}.")
-    text = "Verdict: " + " ".join(parts) if parts else "Verdict: nothing to compare yet (only one arm has units)."
+    if parts:
+        text = "Verdict: " + " ".join(parts)
+    elif not page["treatments"]:
+        text = "Verdict: nothing to compare yet (only one arm has units)."
+    else:
+        text = f"Verdict: nothing to judge yet: no goal metric ({', '.join(page.get('goal_metrics') or [page['primary']])}) is measured."
     guards = _rows(page, role="guardrail")
-    failed = [f"{r['metric']} ({r['variant']})" for r in guards if not r["guardrail_passed"]]
-    margin = f"{page['margin'] * 100:g} %"
+    failed = [f"{r['metric']} ({r['variant']}, margin {r['guardrail_margin'] * 100:g} %)" for r in guards
+              if not r["guardrail_passed"]]
     if failed:
-        text += f" Guardrail check fails: a loss of more than {margin} cannot be ruled out yet for {', '.join(failed)}."
+        text += f" Guardrail check fails: a loss beyond the margin cannot be ruled out yet for {', '.join(failed)}."
     elif guards:
-        text += f" Guardrails hold: {', '.join(sorted({r['metric'] for r in guards}))} lose no more than {margin}."
+        margins = sorted({f"{r['metric']} {r['guardrail_margin'] * 100:g} %" for r in guards})
+        text += f" Guardrails hold: no loss beyond the margin ({', '.join(margins)})."
     if srm["status"] == "warn":
         text += f" Caution: possible sample ratio mismatch (p = {_p(srm['p_value'])})."
     return text
@@ -161,11 +171,32 @@ def _dimensions(page: dict[str, Any]) -> list[str]:
 
 
 def _header(page: dict[str, Any]) -> list[str]:
-    """Title-block facts: arms, goal metric, data through, computed at."""
-    return [f"Control: {page['control']}; treatment: {', '.join(page['treatments']) or 'none'}; goal metric: "
-            f"{page['primary']}; guardrails: {', '.join(page['guardrails']) or 'none'}.",
-            f"Data through {page['as_of_date']}; computed from the build of {page['computed_at']:%Y-%m-%d %H:%M:%S} UTC.",
-            *page["notes"]]
+    """Title-block facts: what it tests, arms, goal metric, data through, computed at."""
+    lines = []
+    if page.get("name") or page.get("hypothesis"):
+        lines.append(" — ".join(x for x in (page.get("name"), page.get("hypothesis")) if x))
+    lines.append(f"Control: {page['control']}; treatment: {', '.join(page['treatments']) or 'none'}; goal metric"
+                 f"{'s' if len(page.get('goal_metrics') or []) > 1 else ''}: "
+                 f"{', '.join(page.get('goal_metrics') or [page['primary']])}; guardrails: "
+                 f"{', '.join(page['guardrails']) or 'none'}; α = {page['alpha']:g}.")
+    if page.get("as_of_date") or page.get("computed_at"):
+        through = f"Data through {page['as_of_date']}" if page.get("as_of_date") else "Data"
+        built = f"; computed from the build of {page['computed_at']:%Y-%m-%d %H:%M:%S} UTC" if page.get("computed_at") else ""
+        lines.append(f"{through}{built}.")
+    excluded = page.get("exclusions") or {}
+    if excluded:
+        lines.append(_exclusions_line(excluded))
+    return lines + list(page["notes"])
+
+
+def _exclusions_line(u: dict[str, int]) -> str:
+    """What a per-unit table lost before analysis, if anything."""
+    parts = [f"{u.get('analysed', 0):,} of {u.get('rows', 0):,} rows analysed"]
+    for key, label in (("units_duplicated", "units appearing twice"), ("units_in_multiple_arms", "units in two arms"),
+                       ("rows_without_variant", "rows without a variant")):
+        if u.get(key):
+            parts.append(f"{u[key]:,} {label} excluded")
+    return "; ".join(parts) + "."
 
 
 # ---- SVG ---------------------------------------------------------------------------------------
@@ -281,12 +312,14 @@ def to_markdown(page: dict[str, Any]) -> str:
         if rows:
             out += [f"## {title}", "", *_md_table(METRIC_HEADER, [_metric_cells(page, r) for r in rows]), ""]
     out += ["## Relative lifts", "", f"![forest plot of relative lifts]({svg.get('forest', '')})" if svg else
-            "(chart in the HTML report)", "",
-            "## Confidence sequence over days", "",
-            f"![confidence sequence]({svg.get('sequence', '')})" if svg else "(chart in the HTML report)", "",
-            *_md_table(SEQ_HEADER, [_seq_cells(s) for s in page["sequence"]]), "",
-            "## Power so far", "", mde_line(page), "",
-            f"## Breakdowns of {page['primary']} (top values and \"(other)\"; BH-corrected per dimension)", ""]
+            "(chart in the HTML report)", ""]
+    if page["sequence"]:
+        out += ["## Confidence sequence over days", "",
+                f"![confidence sequence]({svg.get('sequence', '')})" if svg else "(chart in the HTML report)", "",
+                *_md_table(SEQ_HEADER, [_seq_cells(s) for s in page["sequence"]]), ""]
+    out += ["## Power so far", "", mde_line(page), ""]
+    if _dimensions(page):
+        out += [f"## Breakdowns of {page['primary']} (top values and \"(other)\"; BH-corrected per dimension)", ""]
     for dim in _dimensions(page):
         out += [f"### {dim}", "", *_md_table(DIM_HEADER, [_dim_cells(r) for r in _rows(page, dimension=dim, metric=page['primary'])]), ""]
     return "\n".join(out).rstrip() + "\n"
@@ -320,10 +353,13 @@ def to_html(page: dict[str, Any], svgs: dict[str, str] | None = None) -> str:
         rows = _rows(page, role=role)
         if rows:
             parts += [f"<h2>{e(title)}</h2>", table(METRIC_HEADER, [_metric_cells(page, r) for r in rows])]
-    parts += ["<h2>Relative lifts</h2>", svgs["forest"], "<h2>Confidence sequence over days</h2>", svgs["sequence"],
-              "<details><summary>daily values</summary>", table(SEQ_HEADER, [_seq_cells(s) for s in page["sequence"]]),
-              "</details>", "<h2>Power so far</h2>", f"<p>{e(mde_line(page))}</p>",
-              f"<h2>Breakdowns of {e(page['primary'])} (top values and “(other)”; BH-corrected per dimension)</h2>"]
+    parts += ["<h2>Relative lifts</h2>", svgs["forest"]]
+    if page["sequence"]:
+        parts += ["<h2>Confidence sequence over days</h2>", svgs["sequence"], "<details><summary>daily values</summary>",
+                  table(SEQ_HEADER, [_seq_cells(s) for s in page["sequence"]]), "</details>"]
+    parts += ["<h2>Power so far</h2>", f"<p>{e(mde_line(page))}</p>"]
+    if _dimensions(page):
+        parts.append(f"<h2>Breakdowns of {e(page['primary'])} (top values and “(other)”; BH-corrected per dimension)</h2>")
     for dim in _dimensions(page):
         parts += [f"<h3>{e(dim)}</h3>", table(DIM_HEADER, [_dim_cells(r) for r in _rows(page, dimension=dim, metric=page['primary'])])]
     return "".join(parts) + "</body></html>\n"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 CHANNELS = ("sms", "email", "push", "rcs")
 DELIVERY_STATUSES = ("accepted", "delivered", "undelivered", "failed", "expired", "rejected", "unknown")
 ENCODINGS = ("gsm7", "ucs2")
+EXPERIMENT_STATUSES = ("draft", "running", "stopped")
 
 # A message's final status is the receipt with the highest precedence, never the latest arrival:
 # a terminal failure is not overwritten by a later "accepted" from another segment or a retry.
@@ -200,6 +201,27 @@ EVENT_TYPES: dict[str, EventType] = {
             natural_key=("experiment_id", "unit_id", "variant"),
         ),
         EventType(
+            "experiments",
+            "One row per version of an experiment's definition (the newest version wins in dbt): arms and "
+            "planned weights, control, goal/secondary/guardrail metrics, alpha, dates, status.",
+            (
+                Field("experiment_id", required=True),
+                Field("name"),
+                Field("hypothesis"),
+                Field("owner"),
+                Field("unit"),
+                Field("variants", "json", required=True),
+                Field("control", required=True),
+                Field("goal_metrics", "json", required=True),
+                Field("secondary_metrics", "json"),
+                Field("guardrail_metrics", "json"),
+                Field("alpha", "float", minimum=0.0001, maximum=0.5),
+                Field("start_at", "timestamp"),
+                Field("end_at", "timestamp"),
+                Field("status", "enum", values=EXPERIMENT_STATUSES),
+            ),
+        ),
+        EventType(
             "users",
             "One row per version of a user's profile (upserted: the latest version wins in dbt).",
             (
@@ -236,6 +258,8 @@ TYPE_ALIASES: dict[str, str] = {
     "inbound": "replies",
     "assignment": "assignments",
     "user": "users",
+    "experiment": "experiments",
+    "definition": "experiments",
 }
 
 

@@ -12,22 +12,23 @@ from ingest.readers.base import ReaderError, read_sample
 
 TABULAR = ("csv", "jsonl", "json", "parquet")
 VENDORS = ("kannel", "twilio", "smpp", "sendgrid")
-PYTHON_READERS = ("jsonl", "json") + VENDORS  # formats read record by record in Python
-FORMATS = ("auto",) + TABULAR + VENDORS
+PYTHON_READERS = ("jsonl", "json", "definitions") + VENDORS  # formats read record by record in Python
+FORMATS = ("auto",) + TABULAR + ("definitions",) + VENDORS
 _EXTENSIONS = {
     ".csv": "csv", ".tsv": "csv", ".txt": None, ".log": None,
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
     ".parquet": "parquet", ".pq": "parquet",
+    ".yml": "definitions", ".yaml": "definitions",
 }
 SKIP_NAMES = {"ground_truth.json"}
 
 
 def reader_module(name: str):
     """The reader module of a record-by-record format (imported lazily: most runs need few)."""
-    from ingest.readers import json_array, jsonl, kannel, sendgrid, smpp, twilio
+    from ingest.readers import definitions, json_array, jsonl, kannel, sendgrid, smpp, twilio
 
-    return {"jsonl": jsonl, "json": json_array, "kannel": kannel, "twilio": twilio, "smpp": smpp,
-            "sendgrid": sendgrid}[name]
+    return {"jsonl": jsonl, "json": json_array, "definitions": definitions, "kannel": kannel, "twilio": twilio,
+            "smpp": smpp, "sendgrid": sendgrid}[name]
 
 
 def expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -88,8 +89,10 @@ def detect_format(path: Path, requested: str = "auto") -> str:
         return requested
     _, ext = _stem_and_ext(path)
     by_ext = _EXTENSIONS.get(ext, None)
-    if by_ext == "parquet":
+    if by_ext in ("parquet", "definitions"):
         return by_ext
+    if type_from_name(path) == "experiments" and ext in (".csv", ".json"):
+        return "definitions"  # experiment definitions keep nested arms and metrics: their own reader
     with open(path, "rb") as handle:
         if handle.read(4) == b"PAR1":
             return "parquet"

@@ -137,7 +137,9 @@ def field_sql(
             f"THEN '{name} ' || {_shown(col)} || ' is not one of {'/'.join(field.values)}' END"
         )
         return typed, reason
-    if field.kind in ("text", "json"):
+    if field.kind == "json":
+        return col, f"CASE WHEN {col} IS NOT NULL AND NOT json_valid({col}) THEN '{name} is not valid JSON' END"
+    if field.kind == "text":
         return col, None
     raise ValueError(f"field {name}: kind {field.kind!r} has no SQL here")
 

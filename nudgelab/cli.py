@@ -100,7 +100,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_experiments_analyze(args: argparse.Namespace) -> int:
     from experiments.analyze import AnalysisError, analyze, parse_weights
     from experiments.bayesian import Prior
-    from experiments.report import to_html, to_markdown
+    from experiments.report_pages import to_html, to_markdown
 
     try:
         weights = parse_weights(args.weights) if args.weights else None
@@ -118,15 +118,16 @@ def _cmd_experiments_analyze(args: argparse.Namespace) -> int:
             ratios=args.ratio or [], unit_col=args.unit_col, covariate=args.covariate, weights=weights,
             alpha=args.alpha, correction=args.correction, sequential=args.sequential, n_star=args.n_star,
             bayesian=args.bayesian, prior=prior, guardrails=args.guardrail or [], guardrail_margin=args.guardrail_margin,
+            as_analysis=args.format != "json",
         )
     except AnalysisError as exc:
         raise CliError(str(exc)) from exc
     if args.format == "json":
-        print(json.dumps(report, indent=2, allow_nan=False))
+        print(json.dumps(report, indent=2, allow_nan=False, default=str))
     elif args.format == "md":
-        print(to_markdown(report), end="")
+        print(to_markdown(report.as_page()), end="")
     else:
-        print(to_html(report), end="")
+        print(to_html(report.as_page()), end="")
     return 0
 
 
@@ -191,9 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ing.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (walked recursively; .gz read transparently)")
     ing.add_argument("--type", help="event type of every file (default: from the file name, or an event_type column)")
-    ing.add_argument("--format", default="auto",
-                     choices=("auto", "csv", "jsonl", "parquet", "kannel", "twilio", "smpp", "sendgrid"),
-                     help="source format (default: by extension and content)")
+    from ingest.detect import FORMATS
+
+    ing.add_argument("--format", default="auto", choices=FORMATS,
+                     help="source format (default: by extension and content; experiments.yml/.csv/.json are "
+                     "experiment definitions)")
     ing.add_argument("--timezone", help="IANA zone of naive timestamps in the source (without it they are quarantined)")
     ing.add_argument("--spool", action="store_true", help="also drain $NUDGELAB_HOME/spool/")
     ing.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")

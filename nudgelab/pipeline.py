@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.schema import ensure_raw_schema
 from nudgelab.audit import AuditResult, audit_marts
 from warehouse.connections import connect_build
 from warehouse.lock import duckdb_holder, warehouse_lock
@@ -144,6 +145,7 @@ def _build(settings: Settings, *, full_refresh: bool, select: str | None, echo: 
     timings: dict[str, float] = {}
     conn = connect_build(settings)
     try:  # from here until the audit passes, the build database is not publishable
+        ensure_raw_schema(conn)  # every raw table dbt's sources name exists, even one no file has filled yet
         # After a build that failed (or before the first), what it wrote was never accepted:
         # test every row, not only what arrived since (see dbt_project/macros/test_scope.sql).
         last_passed = last_build_passed(conn)

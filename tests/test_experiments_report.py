@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.warehouse_report import PLANNED_WEIGHTS, write_results
+from experiments.warehouse_report import write_results
 from ingest.generator import generate
 from ingest.runner import run_ingest
 from nudgelab.pipeline import build
@@ -99,7 +100,9 @@ def test_holdout_srm_is_checked_against_the_planned_90_10_split(built):
     settings, _, _ = built
     counts = dict(_fetch(settings, "SELECT variant, count(*) FROM marts.fct_experiment_units "
                          "WHERE experiment_id = 'exp_cart_holdout' AND is_valid_unit GROUP BY variant"))
-    weights = PLANNED_WEIGHTS["exp_cart_holdout"]
+    (variants,) = _fetch(settings, "SELECT variants_json FROM marts.dim_experiments WHERE experiment_id = 'exp_cart_holdout'")[0]
+    weights = {v["name"]: v["weight"] for v in json.loads(variants)}  # as the generator's experiments.yml defines them
+    assert weights == {"holdout": 0.1, "treatment": 0.9}
     observed = np.array([counts["holdout"], counts["treatment"]], dtype=float)
     planned = stats.chisquare(observed, observed.sum() * np.array([weights["holdout"], weights["treatment"]]))
     equal = stats.chisquare(observed)
@@ -283,36 +286,56 @@ STATS_DDL = ("CREATE TABLE marts.fct_experiment_stats (scope VARCHAR, experiment
              "sum_x DOUBLE, sum_x2 DOUBLE, sum_y DOUBLE, sum_y2 DOUBLE, sum_xy DOUBLE)")
 
 
-def test_degenerate_experiments_give_rows_with_reasons_and_weights_can_be_overridden(tmp_path):
+DIM_DDL = ("CREATE TABLE marts.dim_experiments (experiment_id VARCHAR, has_definition BOOLEAN, experiment_name VARCHAR, "
+           "hypothesis VARCHAR, owner VARCHAR, unit VARCHAR, campaign_id VARCHAR, variants_json VARCHAR, control VARCHAR, "
+           "goal_metrics_json VARCHAR, secondary_metrics_json VARCHAR, guardrail_metrics_json VARCHAR, alpha DOUBLE, "
+           "start_at TIMESTAMPTZ, end_at TIMESTAMPTZ, status VARCHAR, defined_at TIMESTAMPTZ, units_assigned BIGINT, "
+           "first_assigned_at TIMESTAMPTZ, last_assigned_at TIMESTAMPTZ)")
+
+
+def test_degenerate_experiments_give_rows_with_reasons_and_an_undefined_one_is_never_guessed(tmp_path):
     from warehouse.connections import connect_memory
 
     conn = connect_memory()
     conn.execute("CREATE SCHEMA marts")
     conn.execute(STATS_DDL)
+    conn.execute(DIM_DDL)
     conn.execute("CREATE TABLE marts.fct_experiment_units (experiment_id VARCHAR, variant VARCHAR, is_valid_unit BOOLEAN)")
     rows = []
     for scope in ("daily", "cumulative"):
-        # exp_new: no defined control or primary metric; arm b never had a delivered message (ratio undefined)
+        # exp_new: arm b never had a delivered message (ratio undefined); exp_solo: data, no definition
         rows += [(scope, "exp_new", "a", "click_through", "ratio", "overall", "(all)", "2026-01-01", 3, 1, 1, 4, 6, 2),
                  (scope, "exp_new", "b", "click_through", "ratio", "overall", "(all)", "2026-01-01", 2, 0, 0, 0, 0, 0),
                  (scope, "exp_new", "a", "converted", "proportion", "overall", "(all)", "2026-01-01", 3, 1, 1, 0, 0, 0),
                  (scope, "exp_new", "b", "converted", "proportion", "overall", "(all)", "2026-01-01", 2, 0, 0, 0, 0, 0),
-                 (scope, "exp_solo", "only", "converted", "proportion", "overall", "(all)", "2026-01-01", 5, 2, 2, 0, 0, 0)]
+                 (scope, "exp_solo", "only", "converted", "proportion", "overall", "(all)", "2026-01-01", 5, 2, 2, 0, 0, 0),
+                 (scope, "exp_solo", "other", "converted", "proportion", "overall", "(all)", "2026-01-01", 4, 1, 1, 0, 0, 0)]
     conn.executemany("INSERT INTO marts.fct_experiment_stats VALUES (" + ", ".join("?" * 14) + ")", rows)
     conn.executemany("INSERT INTO marts.fct_experiment_units VALUES (?, ?, ?)",
-                     [("exp_new", "a", True)] * 3 + [("exp_new", "b", True)] * 2 + [("exp_new", "b", False), ("exp_solo", "only", True)])
-    summary = write_results(conn, load_settings(tmp_path / "home"), planned_weights={"exp_new": {"a": 3, "b": 1}})
+                     [("exp_new", "a", True)] * 3 + [("exp_new", "b", True)] * 2 + [("exp_new", "b", False)]
+                     + [("exp_solo", "only", True)] * 5 + [("exp_solo", "other", True)] * 4)
+    conn.execute("INSERT INTO marts.dim_experiments (experiment_id, has_definition, variants_json, control, "
+                 "goal_metrics_json, secondary_metrics_json, guardrail_metrics_json, alpha, status) VALUES "
+                 "('exp_new', true, '[{\"name\": \"a\", \"weight\": 0.75}, {\"name\": \"b\", \"weight\": 0.25}]', 'a', "
+                 "'[\"converted\"]', '[]', '[]', 0.05, 'running'), "
+                 "('exp_solo', false, null, null, null, null, null, null, null)")
+    summary = write_results(conn, load_settings(tmp_path / "home"))
     by_id = {e.experiment_id: e for e in summary.experiments}
-    assert by_id["exp_solo"].rows == 0 and "nothing to compare" in by_id["exp_solo"].verdict
     reasons = dict(conn.execute("SELECT metric, reason FROM experiments.results WHERE experiment_id = 'exp_new' "
                                 "AND analysis = 'fixed'").fetchall())
     # arm b converted 0 of 2: the delta method gives the lift no spread, so the relative fields are undefined
     assert reasons == {"click_through": "zero_denominator", "converted": "zero_relative_variance"}
     nulls = conn.execute("SELECT count(*) FROM experiments.results WHERE isnan(p_value) OR isnan(rel_lift)").fetchone()
     assert nulls == (0,)  # undefined numbers are NULL, never NaN
-    srm = conn.execute("SELECT DISTINCT srm_status, srm_p_value FROM experiments.results").fetchall()
+    srm = conn.execute("SELECT DISTINCT srm_status, srm_p_value FROM experiments.results WHERE experiment_id = 'exp_new'").fetchall()
     assert srm == [("ok", None)]  # 3 : 1 planned over 5 units → expected 3.75 and 1.25: too few to decide
     page = by_id["exp_new"].markdown_path.read_text()
-    assert "'a' (first by name) is taken as control" in page
     assert "a 3 (75 % planned), b 2 (25 % planned)" in page and "1 unit assigned to two arms left out" in page
-    assert by_id["exp_new"].verdict.startswith("Verdict: No detectable difference in converted between b and a yet")
+    # no definition: no control is guessed; each arm's size is stored with the reason, and the summary says so
+    solo = conn.execute("SELECT variant, control, n_treatment, reason FROM experiments.results "
+                        "WHERE experiment_id = 'exp_solo' ORDER BY variant").fetchall()
+    assert solo == [("only", "(none)", 5, "no_definition"), ("other", "(none)", 4, "no_definition")]
+    assert by_id["exp_solo"].status == "no_definition" and by_id["exp_solo"].markdown_path is None
+    assert "no definition" in by_id["exp_solo"].verdict
+    listed = dict(conn.execute("SELECT experiment_id, result_status FROM experiments.summary").fetchall())
+    assert listed == {"exp_new": "inconclusive", "exp_solo": "no_definition"}

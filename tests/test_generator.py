@@ -15,10 +15,11 @@ from pathlib import Path
 
 import phonenumbers
 import polars as pl
+import yaml
 import pytest
 
 from ingest.contract import CHANNELS, DELIVERY_STATUSES, ENCODINGS, EVENT_TYPES
-from ingest.generator import EVENT_FILES, generate
+from ingest.generator import DEFINITIONS_FILE, EVENT_FILES, generate
 
 MODERATE = {"users": 40_000, "days": 14, "seed": 11}
 ISO = "%Y-%m-%dT%H:%M:%S%#z"
@@ -86,9 +87,10 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path: Path) 
     generate(tmp_path / "b", seed=5, **args)
     generate(tmp_path / "c", seed=6, **args)
     a, b, c = digest(tmp_path / "a"), digest(tmp_path / "b"), digest(tmp_path / "c")
-    assert set(a) == {f"{k}.csv" for k in EVENT_FILES} | {"ground_truth.json"}
+    assert set(a) == {f"{k}.csv" for k in EVENT_FILES} | {"ground_truth.json", DEFINITIONS_FILE}
     assert a == b
-    assert all(a[name] != c[name] for name in a)
+    # the definitions depend on the window, not the seed
+    assert all(a[name] != c[name] for name in a if name != DEFINITIONS_FILE)
 
 
 def test_parquet_output_is_deterministic_too(tmp_path: Path) -> None:
@@ -119,7 +121,9 @@ def test_rows_written_match_files(scenario: tuple[Path, dict], frames: dict[str,
         assert truth["files"][kind] == f"{kind}.csv"
         assert frames[kind].height == truth["rows_written"][kind], kind
         assert frames[kind].height > 0, kind
-    assert truth["total_rows"] == sum(f.height for f in frames.values())
+    assert truth["files"]["experiments"] == DEFINITIONS_FILE
+    assert truth["rows_written"]["experiments"] == len(yaml.safe_load((out / DEFINITIONS_FILE).read_text())["experiments"])
+    assert truth["total_rows"] == sum(f.height for f in frames.values()) + truth["rows_written"]["experiments"]
 
 
 def test_columns_are_contract_input_names(frames: dict[str, pl.DataFrame]) -> None:

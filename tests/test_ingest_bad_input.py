@@ -84,7 +84,8 @@ def test_unknown_event_type_in_an_event_type_column_is_quarantined(settings, tmp
     )
     summary = ingest(settings, path)
     assert summary.batches[0].loaded == 1
-    assert reasons(settings) == ["unknown event type refund (expected one of sends, deliveries, clicks, dwells, conversions, replies, assignments, users)"]
+    assert reasons(settings) == ["unknown event type refund (expected one of sends, deliveries, clicks, dwells, "
+                                 "conversions, replies, assignments, experiments, users)"]
     assert_reconciled(settings, summary)
 
 

@@ -29,13 +29,13 @@ from .campaigns import Planner, concat, take
 from .clock import DEFAULT_START, make_window
 from .engagement import (deliver, draw_clicks, draw_conversions, draw_dwells, draw_replies, first_human_click,
                          opt_outs)
-from .experiments import VARIANT_SUPPRESSED, assignments, draw_arms
+from .experiments import DEFINITIONS_FILE, EXPERIMENTS, VARIANT_SUPPRESSED, assignments, definitions_yaml, draw_arms
 from .incidents import plan_incidents
 from .population import draw_population
 from .truth import (campaign_truth, experiment_truth, mess_truth, notes, population_truth, window_truth)
 from .writer import EXTENSIONS, file_name, write_frame
 
-__all__ = ["generate", "EVENT_FILES", "FORMATS"]
+__all__ = ["generate", "EVENT_FILES", "FORMATS", "DEFINITIONS_FILE"]
 
 EVENT_FILES = ("users", "assignments", "sends", "deliveries", "clicks", "dwells", "conversions", "replies")
 FORMATS = tuple(EXTENSIONS)
@@ -97,7 +97,7 @@ def generate(out_dir: Path, users: int, days: int, seed: int, fmt: str = "csv", 
     pmid = T.provider_message_ids(dlv["provider"], rng)
     files: dict[str, str] = {}
     rows: dict[str, int] = {}
-    duplicates = {k: 0 for k in EVENT_FILES}
+    duplicates = {k: 0 for k in (*EVENT_FILES, "experiments")}
 
     def emit(kind: str, frame: pl.DataFrame) -> None:
         """Write one event file and report it."""
@@ -107,6 +107,9 @@ def generate(out_dir: Path, users: int, days: int, seed: int, fmt: str = "csv", 
         rows[kind] = frame.height
         say(f"{kind}: {frame.height:,} rows")
 
+    (out_dir / DEFINITIONS_FILE).write_text(definitions_yaml(window.start), encoding="utf-8")
+    files["experiments"] = DEFINITIONS_FILE
+    rows["experiments"] = len(EXPERIMENTS)
     emit("users", T.users_table(ctx, stop_time))
     emit("assignments", T.assignments_table(ctx, assign))
     emit("sends", T.sends_table(ctx, pmid))

@@ -9,8 +9,10 @@ the stated metric equals the multiplier minus one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import yaml
 
 from . import catalog as C
 
@@ -32,6 +34,10 @@ class Experiment:
     conversion_multiplier: tuple[float, ...]
     suppressed: tuple[bool, ...]
     description: str
+    # how the owner defined it (experiments.yml): the marts' metric names
+    name: str = ""
+    goal_metrics: tuple[str, ...] = ()
+    guardrails: tuple[str, ...] = ()
 
 
 PROMO_LIFT = 0.23
@@ -45,6 +51,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         PROMO_LIFT, (1.0, 1.0 + PROMO_LIFT), (1.0, 1.0), (False, False),
         "Promotion wording: 'exclusive privilege' raises human click-through per delivered message by 23 % "
         "relative to 'limited time offer'.",
+        "Promotion wording", ("click_through",), ("conversions", "revenue"),
     ),
     Experiment(
         "exp_bill_personalisation", C.BILL, ("generic", "personalised"), (0.5, 0.5),
@@ -53,6 +60,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "(the click rate is the same in both arms; P(payment | click) is 15 % higher when personalised)",
         BILL_LIFT, (1.0, 1.0), (1.0, 1.0 + BILL_LIFT), (False, False),
         "Personalised bill reminder (name, amount, due date) raises on-time payment by 15 % relative.",
+        "Personalised bill reminder", ("converted",), (),
     ),
     Experiment(
         "exp_cart_holdout", C.CART, ("holdout", "treatment"), (0.1, 0.9),
@@ -61,6 +69,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "share the same organic purchase probability after an abandonment",
         None, (1.0, 1.0), (1.0, 1.0), (True, False),
         "Holdout: 10 % of cart abandoners are assigned to 'holdout' and never messaged (incrementality).",
+        "Cart reminder holdout", ("converted",), (),
     ),
     Experiment(
         "exp_parcel_aa", C.PARCEL, ("a1", "a2"), (0.5, 0.5),
@@ -68,6 +77,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "delivered parcel_shipped messages with at least one human click / delivered parcel_shipped messages",
         0.0, (1.0, 1.0), (1.0, 1.0), (False, False),
         "A/A test: two identical arms on parcel_shipped; any significant difference is a false positive.",
+        "Parcel A/A", ("click_through",), ("conversions", "revenue"),
     ),
 )
 
@@ -120,3 +130,35 @@ def assignments(user: np.ndarray, campaign: np.ndarray, t_sched: np.ndarray, arm
     t_first = np.concatenate([p[3] for p in parts]) if parts else np.empty(0, np.int64)
     t = t_first - rng.integers(1, 301, t_first.size)
     return {"experiment": exp, "user": units, "variant": variant, "t": t}
+
+
+MEASURED_METRICS = ("click_through", "conversion_per_delivered", "clicked", "converted", "conversions", "revenue")
+DEFINITIONS_FILE = "experiments.yml"
+
+
+def definitions_yaml(window_start: int) -> str:
+    """The owners' definitions of the planted experiments, as ``nudgelab ingest`` reads them: arms,
+    planned weights, control, goal metric, guardrails; every other measured metric is secondary.
+    Defined the day before the window opens (a fixed time, so the file is byte-identical per seed)."""
+    start = datetime.fromtimestamp(window_start, timezone.utc)
+    experiments = []
+    for e in EXPERIMENTS:
+        experiments.append({
+            "id": e.id,
+            "name": e.name,
+            "hypothesis": e.description,
+            "owner": "Growth team",
+            "unit": "user",
+            "campaign": C.CAMPAIGNS[e.campaign].id,
+            "variants": [{"name": a, "weight": w, **({"control": True} if a == e.control else {})}
+                         for a, w in zip(e.arms, e.weights)],
+            "goal_metrics": list(e.goal_metrics),
+            "secondary_metrics": [m for m in MEASURED_METRICS if m not in e.goal_metrics and m not in e.guardrails],
+            "guardrails": [{"metric": m, "margin": 0.02} for m in e.guardrails],
+            "alpha": 0.05,
+            "start": start.date().isoformat(),
+            "status": "running",
+            "defined_at": (start - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        })
+    header = "# Experiment definitions of the generated scenario (what `nudgelab ingest` lands in raw.experiments)\n"
+    return header + yaml.safe_dump({"experiments": experiments}, sort_keys=False, allow_unicode=True, width=100)

@@ -1,0 +1,404 @@
+"""One analysis of an experiment, whichever way its numbers come in.
+
+``analyse(definition, evidence)`` takes what the owner declared (``experiments.definition``) and
+the evidence — sufficient statistics per arm × metric × dimension value (n, Σx, Σx², Σy, Σy², Σxy),
+valid units per arm, and from the warehouse the cumulative sums per day — and returns an
+``Analysis``: the sample-ratio check against the planned split, every comparison of every
+treatment with the control (fixed horizon with CUPED where it narrows the interval, the
+always-valid sequential view and the Bayesian view), the goal metrics corrected together (Holm),
+the secondary ones as their own family (Holm), breakdowns per dimension (BH), guardrails judged for
+non-inferiority at their own margins, the goal metric's confidence sequence by day, the MDE reached,
+the verdict sentence and a status (significant, inconclusive, srm_problem, no_data).
+
+Both inputs produce their evidence and call this: the warehouse's marts
+(``experiments.warehouse_report``) and an owner's per-unit table (``experiments.analyze``); one
+renderer (``experiments.report_pages``) shows the result, and the app reads what it stores.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Sequence
+
+import numpy as np
+
+from experiments.bayesian import Prior
+from experiments.compare import ComparisonResult, compare
+from experiments.definition import Definition
+from experiments.guardrails import non_inferiority
+from experiments.multiple import adjust
+from experiments.power import mde
+from experiments.sequential import DEFAULT_N_STAR
+from experiments.srm import srm_check
+from experiments.statistics import SampleStats, moments
+
+POWER = 0.8
+NO_STATS = (0.0,) * 6
+STATUSES = ("significant", "inconclusive", "srm_problem", "no_data", "no_definition")
+
+RESULTS_DDL = """
+CREATE TABLE IF NOT EXISTS experiments.results (
+    experiment_id VARCHAR NOT NULL,
+    variant VARCHAR NOT NULL,
+    control VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    metric_type VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,
+    analysis VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    dimension_value VARCHAR NOT NULL,
+    family VARCHAR,
+    correction VARCHAR,
+    n_control BIGINT,
+    n_treatment BIGINT,
+    mean_control DOUBLE,
+    mean_treatment DOUBLE,
+    abs_effect DOUBLE,
+    abs_ci_low DOUBLE,
+    abs_ci_high DOUBLE,
+    p_value DOUBLE,
+    rel_lift DOUBLE,
+    rel_ci_low DOUBLE,
+    rel_ci_high DOUBLE,
+    rel_p_value DOUBLE,
+    p_adjusted DOUBLE,
+    significant BOOLEAN,
+    chance_to_win DOUBLE,
+    expected_loss DOUBLE,
+    cuped_variance_reduction DOUBLE,
+    mde_rel DOUBLE,
+    guardrail_margin DOUBLE,
+    noninferiority_p_value DOUBLE,
+    guardrail_passed BOOLEAN,
+    srm_p_value DOUBLE,
+    srm_status VARCHAR,
+    reason VARCHAR NOT NULL,
+    as_of_date DATE,
+    computed_at TIMESTAMPTZ NOT NULL
+)
+"""
+RESULT_COLUMNS = tuple(re.findall(r"^ {4}(\w+) [A-Z]", RESULTS_DDL, flags=re.M))
+
+
+@dataclass
+class Evidence:
+    """The numbers an analysis needs, from either input.
+
+    ``sums`` maps (variant, metric, dimension, value) to (n, Σx, Σx², Σy, Σy², Σxy); the overall
+    figures have dimension "overall", value "(all)". ``cuped`` says per metric whether y holds a
+    pre-exposure covariate (CUPED) rather than nothing or a ratio's denominator. ``cumulative`` maps
+    metric → variant → day → sums (the warehouse's running totals, for the confidence sequence).
+    ``exclusions`` describes rows a per-unit table lost before analysis.
+    """
+
+    metric_types: dict[str, str]
+    sums: dict[tuple[str, str, str, str], tuple]
+    units: dict[str, int]
+    invalid_units: int = 0
+    cuped: dict[str, bool] = field(default_factory=dict)
+    cumulative: dict[str, dict[str, dict[date, tuple]]] = field(default_factory=dict)
+    as_of: date | None = None
+    exclusions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Options:
+    """How to analyse: which views, how to correct, the sequential tuning and the Bayesian prior."""
+
+    sequential: bool = True
+    bayesian: bool = True
+    n_star: float = DEFAULT_N_STAR
+    prior: Prior | None = None
+    goal_correction: str = "holm"
+    secondary_correction: str = "holm"
+    dimension_correction: str = "bh"
+
+
+@dataclass
+class Analysis:
+    """The outcome: what the reports render, the results table stores and the app shows."""
+
+    definition: Definition
+    treatments: list[str]
+    metrics: list[str]
+    primary: str
+    srm: dict[str, Any]
+    rows: list[dict[str, Any]]
+    sequence: list[dict[str, Any]]
+    notes: list[str]
+    options: Options
+    as_of: date | None
+    computed_at: datetime | None
+    exclusions: dict[str, int] = field(default_factory=dict)
+    status: str = "inconclusive"
+    verdict: str = ""
+
+    @property
+    def experiment_id(self) -> str:
+        return self.definition.experiment_id
+
+    @property
+    def control(self) -> str:
+        return self.definition.control
+
+    def overall(self, role: str | None = None, analysis: str = "fixed") -> list[dict[str, Any]]:
+        """The overall comparisons of one analysis (fixed by default), optionally of one role."""
+        return [r for r in self.rows if r["dimension"] == "overall" and r["analysis"] == analysis
+                and (role is None or r["role"] == role)]
+
+    def as_page(self) -> dict[str, Any]:
+        """The plain dict the renderers take (report_pages)."""
+        d = self.definition
+        return {
+            "experiment_id": d.experiment_id, "name": d.name, "hypothesis": d.hypothesis, "owner": d.owner,
+            "definition_status": d.status, "control": d.control, "treatments": self.treatments,
+            "primary": self.primary, "goal_metrics": [m for m in d.goal_metrics if m in self.metrics],
+            "guardrails": [m for m in d.guardrail_metrics if m in self.metrics],
+            "margins": {g.metric: g.margin for g in d.guardrails}, "alpha": d.alpha, "as_of_date": self.as_of,
+            "computed_at": self.computed_at, "srm": self.srm, "notes": self.notes, "rows": self.rows,
+            "sequence": self.sequence, "power": POWER, "status": self.status, "verdict": self.verdict,
+            "exclusions": self.exclusions, "correction": self.options.goal_correction,
+        }
+
+
+def _num(value: Any) -> float | None:
+    """A finite float, or None (the table stores NULL, never NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _stack(stats: Sequence[tuple[float, ...]]) -> SampleStats:
+    cols = np.array(stats, dtype=float).reshape(len(stats), 6)
+    return SampleStats(*(cols[:, k] for k in range(6)))
+
+
+def mde_rel(control: tuple, treatment: tuple, metric_type: str, alpha: float) -> float | None:
+    """Relative lift (upwards) the two-sided test detects with 80 % power at the current n (unadjusted test).
+
+    Proportions use p(1−p); mean metrics the control's standard deviation; ratio metrics the
+    control's per-unit delta-method standard deviation (the ratio's linearisation is a mean).
+    """
+    n_c, n_t = control[0], treatment[0]
+    if n_c < 2 or n_t < 1:
+        return None
+    arm = moments(SampleStats(*control), metric_type)  # type: ignore[arg-type]
+    baseline, variance = float(arm.mean), float(arm.variance)
+    if not (np.isfinite(baseline) and np.isfinite(variance)) or baseline == 0:
+        return None
+    try:
+        if metric_type == "proportion":
+            value = mde(n_c, baseline=baseline, metric_type="proportion", alpha=alpha, power=POWER, ratio=n_t / n_c,
+                        relative=True)
+        else:
+            if variance <= 0:
+                return None
+            value = mde(n_c, baseline=abs(baseline), metric_type="mean", std=np.sqrt(variance), alpha=alpha,
+                        power=POWER, ratio=n_t / n_c, relative=True)
+    except ValueError:
+        return None
+    return _num(value)
+
+
+def srm_health(definition: Definition, units: dict[str, int], invalid_units: int) -> dict[str, Any]:
+    """χ² of valid units per arm against the planned split (equal when the definition plans none)."""
+    arms = [definition.control, *[v for v in definition.variants if v != definition.control]]
+    arms += [v for v in units if v not in arms]  # an arm in the data that the definition does not name
+    planned = definition.weights
+    reason = ""
+    if planned and all(a in planned for a in arms):
+        weights, source = [float(planned[a]) for a in arms], "planned"
+    else:
+        weights, source = [1.0] * len(arms), "equal"
+        if planned:
+            missing = ", ".join(a for a in arms if a not in planned)
+            reason = f"variants {missing} have units but no planned weight; an equal split is assumed"
+    counts = [int(units.get(a, 0)) for a in arms]
+    total = sum(weights)
+    base = {"counts": dict(zip(arms, counts)), "weights": {a: w / total for a, w in zip(arms, weights)},
+            "weights_source": source, "invalid_units": invalid_units}
+    if len(arms) < 2 or sum(counts) == 0:
+        return {**base, "p_value": None, "status": "ok", "reason": "no units to check yet"}
+    result = srm_check(counts, weights)
+    return {**base, "p_value": _num(result.p_value), "status": result.status,
+            "reason": "; ".join(r for r in (result.reason, reason) if r)}
+
+
+class _Builder:
+    def __init__(self, definition: Definition, evidence: Evidence, options: Options,
+                 computed_at: datetime | None) -> None:
+        self.d, self.e, self.o, self.computed_at = definition, evidence, options, computed_at
+        self.notes: list[str] = list(definition.notes)
+        measured = evidence.metric_types
+        self.metrics = [m for m in definition.goal_metrics if m in measured]
+        for m in definition.goal_metrics:
+            if m not in measured:
+                self.notes.append(f"Goal metric {m} is not measured here; it cannot be judged.")
+        self.metrics += [m for m in sorted(measured) if m not in self.metrics and definition.role(m) is not None
+                         and definition.role(m) != "guardrail"]
+        self.metrics += [m for m in definition.guardrail_metrics if m in measured and m not in self.metrics]
+        for m in definition.guardrail_metrics:
+            if m not in measured:
+                self.notes.append(f"Guardrail {m} is not measured here; it cannot be checked.")
+        self.primary = self.metrics[0] if self.metrics and self.metrics[0] in definition.goal_metrics else \
+            (definition.goal_metrics[0] if definition.goal_metrics else "")
+        seen = {k[0] for k in evidence.sums} | set(evidence.units)
+        unknown = sorted(v for v in seen if v not in definition.variants)
+        if unknown:
+            self.notes.append(f"Variants {', '.join(unknown)} have data but are not in the definition; "
+                              "they are compared with the control too.")
+        self.treatments = [v for v in definition.variants if v != definition.control] + unknown
+        self.dimension_values: dict[str, list[str]] = {}
+        for (_, _, dim, value) in evidence.sums:
+            values = self.dimension_values.setdefault(dim, [])
+            if value not in values:
+                values.append(value)
+        for dim in self.dimension_values:
+            self.dimension_values[dim].sort(key=lambda v: (v == "(other)", v))
+
+    def base(self, variant: str, metric: str, dimension: str, value: str, analysis: str, srm: dict) -> dict[str, Any]:
+        row = dict.fromkeys(RESULT_COLUMNS)
+        row.update(experiment_id=self.d.experiment_id, variant=variant, control=self.d.control, metric=metric,
+                   metric_type=self.e.metric_types[metric], role=self.d.role(metric), analysis=analysis,
+                   dimension=dimension, dimension_value=value, srm_p_value=srm["p_value"], srm_status=srm["status"],
+                   as_of_date=self.e.as_of, computed_at=self.computed_at)
+        return row
+
+    def compare(self, pairs: list[tuple[tuple, tuple]], metric: str) -> ComparisonResult:
+        mtype = self.e.metric_types[metric]
+        return compare(_stack([p[0] for p in pairs]), _stack([p[1] for p in pairs]), mtype, alpha=self.d.alpha,
+                       cuped=self.e.cuped.get(metric, mtype != "ratio"), sequential=self.o.sequential,
+                       n_star=self.o.n_star, bayesian=self.o.bayesian or self.o.prior is not None, prior=self.o.prior)
+
+    def rows_for(self, metric: str, dimension: str, cells: list[tuple[str, str]], srm: dict) -> list[dict[str, Any]]:
+        """Rows (every view for overall, fixed for breakdowns) of one metric over (variant, value) cells."""
+        pairs = [(self.e.sums.get((self.d.control, metric, dimension, v), NO_STATS),
+                  self.e.sums.get((t, metric, dimension, v), NO_STATS)) for t, v in cells]
+        res = self.compare(pairs, metric)
+        role = self.d.role(metric)
+        guard = non_inferiority(res, self.d.margin(metric)) if dimension == "overall" and role == "guardrail" else None
+        rows = []
+        for i, (variant, value) in enumerate(cells):
+            r = res.row(i)
+            common = {
+                "n_control": int(res.n_control[i]), "n_treatment": int(res.n_treatment[i]),
+                "mean_control": r["mean_control"], "mean_treatment": r["mean_treatment"],
+                "abs_effect": r["abs_effect"], "rel_lift": r["rel_lift"],
+                "cuped_variance_reduction": r.get("variance_reduction"), "reason": r["reason"],
+            }
+            fixed = self.base(variant, metric, dimension, value, "fixed", srm)
+            fixed.update(common, abs_ci_low=r["abs_ci_low"], abs_ci_high=r["abs_ci_high"], p_value=r["p_value"],
+                         rel_ci_low=r["rel_ci_low"], rel_ci_high=r["rel_ci_high"], rel_p_value=r["rel_p_value"])
+            # the engine's other readings ride along (the per-unit report shows them; the table does not store them)
+            fixed["engine"] = r
+            if guard is not None:
+                fixed.update(guardrail_margin=self.d.margin(metric), noninferiority_p_value=_num(guard.p_value[i]),
+                             guardrail_passed=bool(guard.passed[i]))
+                fixed["engine"]["noninferiority_bound"] = _num(guard.bound[i])
+            rows.append(fixed)
+            if dimension != "overall":
+                continue
+            fixed["mde_rel"] = mde_rel(*pairs[i], self.e.metric_types[metric], self.d.alpha)
+            if self.o.sequential:
+                seq = self.base(variant, metric, dimension, value, "sequential", srm)
+                seq.update(common, abs_ci_low=r.get("seq_ci_low"), abs_ci_high=r.get("seq_ci_high"),
+                           p_value=r.get("seq_p_value"), rel_ci_low=r.get("seq_rel_ci_low"),
+                           rel_ci_high=r.get("seq_rel_ci_high"), rel_p_value=r.get("seq_rel_p_value"))
+                rows.append(seq)
+            if self.o.bayesian or self.o.prior is not None:
+                bayes = self.base(variant, metric, dimension, value, "bayesian", srm)
+                bayes.update(common, rel_ci_low=r.get("bayes_ci_low"), rel_ci_high=r.get("bayes_ci_high"),
+                             chance_to_win=r.get("chance_to_win"), expected_loss=r.get("expected_loss"))
+                rows.append(bayes)
+        return rows
+
+    def result_rows(self, srm: dict) -> list[dict[str, Any]]:
+        if not self.treatments or not self.metrics:
+            return []
+        overall = [(t, "(all)") for t in self.treatments]
+        rows = [row for m in self.metrics for row in self.rows_for(m, "overall", overall, srm)]
+        for dim in sorted(d for d in self.dimension_values if d != "overall"):
+            cells = [(t, v) for v in self.dimension_values[dim] for t in self.treatments]
+            rows += [row for m in self.metrics for row in self.rows_for(m, dim, cells, srm)]
+        families: dict[tuple, list[dict[str, Any]]] = {}
+        for row in rows:
+            if row["dimension"] == "overall":
+                if row["role"] == "guardrail" or row["analysis"] == "bayesian":
+                    continue
+                key = (row["analysis"], row["role"], "")
+            else:
+                key = (row["analysis"], "dimension", f"{row['dimension']}:{row['metric']}")
+            families.setdefault(key, []).append(row)
+        for (_, role, dim), members in families.items():
+            method = {"primary": self.o.goal_correction, "secondary": self.o.secondary_correction}.get(
+                role, self.o.dimension_correction)
+            family = role if role != "dimension" else f"dimension:{dim.split(':')[0]}"
+            p = np.array([np.nan if r["p_value"] is None else r["p_value"] for r in members])
+            adjusted = adjust(p, method)
+            for r, pa in zip(members, adjusted):
+                r.update(family=family, correction=method, p_adjusted=_num(pa),
+                         significant=bool(np.isfinite(pa) and pa < self.d.alpha))
+        for row in rows:
+            if row["role"] == "guardrail" and row["dimension"] == "overall":
+                row.update(family="guardrail", correction="none")
+            for k, v in row.items():
+                if isinstance(v, float) and not np.isfinite(v):
+                    row[k] = None
+        return rows
+
+    def sequence_rows(self) -> list[dict[str, Any]]:
+        """The goal metric's always-valid confidence sequence per day (cumulative sums, carried forward)."""
+        by_arm = self.e.cumulative.get(self.primary, {})
+        if not self.treatments or not by_arm or not self.o.sequential:
+            return []
+        days = sorted({day for series in by_arm.values() for day in series})
+        cells, pairs = [], []
+        latest: dict[str, tuple] = {}
+        for day in days:
+            for arm, series in by_arm.items():
+                if day in series:
+                    latest[arm] = series[day]
+            for t in self.treatments:
+                cells.append((day, t))
+                pairs.append((latest.get(self.d.control, NO_STATS), latest.get(t, NO_STATS)))
+        res = self.compare(pairs, self.primary)
+        out = []
+        for i, (day, variant) in enumerate(cells):
+            r = res.row(i)
+            out.append({
+                "experiment_id": self.d.experiment_id, "variant": variant, "control": self.d.control,
+                "metric": self.primary, "analysis_date": day, "n_control": int(res.n_control[i]),
+                "n_treatment": int(res.n_treatment[i]), "abs_effect": r["abs_effect"],
+                "abs_cs_low": r.get("seq_ci_low"), "abs_cs_high": r.get("seq_ci_high"), "rel_lift": r["rel_lift"],
+                "rel_cs_low": r.get("seq_rel_ci_low"), "rel_cs_high": r.get("seq_rel_ci_high"),
+                "always_valid_p_value": r.get("seq_p_value"), "reason": r["reason"], "computed_at": self.computed_at,
+            })
+        return out
+
+
+def analyse(definition: Definition, evidence: Evidence, options: Options | None = None,
+            computed_at: datetime | None = None) -> Analysis:
+    """The analysis of one experiment (see the module's docstring)."""
+    from experiments.report_pages import verdict_line
+
+    options = options or Options()
+    builder = _Builder(definition, evidence, options, computed_at)
+    srm = srm_health(definition, evidence.units, evidence.invalid_units)
+    rows = builder.result_rows(srm)
+    analysis = Analysis(definition, builder.treatments, builder.metrics, builder.primary, srm, rows,
+                        builder.sequence_rows(), builder.notes, options, evidence.as_of, computed_at,
+                        exclusions=dict(evidence.exclusions))
+    goal = analysis.overall("primary")
+    if srm["status"] == "fail":
+        analysis.status = "srm_problem"
+    elif not goal or all(r["n_treatment"] == 0 or r["n_control"] == 0 for r in goal):
+        analysis.status = "no_data"
+    elif any(r["significant"] for r in goal):
+        analysis.status = "significant"
+    else:
+        analysis.status = "inconclusive"
+    analysis.verdict = verdict_line(analysis.as_page())
+    return analysis
