@@ -14,10 +14,16 @@ DEMO_DAYS ?= 28
 LOCK_FLAGS := --extra dev --generate-hashes --universal --fork-strategy fewest --python-version 3.11 \
               --index-url https://pypi.org/simple --no-header
 
-.PHONY: setup demo test bench lock upgrade-lock clean help
+APP_PORT ?= 8501
+STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false \
+                   --client.toolbarMode minimal
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser demo app test bench lock upgrade-lock clean help
 
 help:
-	@echo "make demo          generate, ingest, build and publish the marts and experiment reports, list anomaly alerts"
+	@echo "make demo          generate, ingest, build, publish and score a scenario, then serve the app on :$(APP_PORT)"
+	@echo "make app           serve the app on the current snapshot (http://127.0.0.1:$(APP_PORT))"
 	@echo "make test          set up and run the test suite"
 	@echo "make bench         benchmarks with ratios against baselines measured in the same run"
 	@echo "make lock          recompile $(LOCK) after a change to pyproject.toml (keeps every pin it can)"
@@ -36,13 +42,23 @@ $(STAMP): $(LOCK) pyproject.toml
 
 setup: $(STAMP)
 
+# The browser test drives Debian's Chromium through chromedriver: install both when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver )
+
 demo: setup
 	$(BIN)/nudgelab generate --out $(DEMO_DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS) --seed 7
 	$(BIN)/nudgelab ingest $(DEMO_DATA)
 	$(BIN)/nudgelab build
 	$(BIN)/nudgelab anomalies --min-severity major
+	@$(MAKE) --no-print-directory app
 
-test: setup
+app: setup
+	@echo "nudgelab app: http://127.0.0.1:$(APP_PORT)  (Ctrl-C stops it)"
+	$(BIN)/streamlit run app.py --server.port $(APP_PORT) $(STREAMLIT_FLAGS)
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -75,11 +75,44 @@ def nudgelab_load(files: list[Path], home: Path) -> tuple[float, dict]:
     return elapsed, summary.as_dict()
 
 
+def bench_app(home: Path) -> dict:
+    """Score anomalies on the built 10 M-event warehouse (the Anomalies page needs them), then render
+    every page through AppTest in a new process: cold, warm, and the floor of its slowest query."""
+    import subprocess
+
+    from experiments.anomalies.job import run_anomalies
+    from warehouse.connections import connect_build
+    from warehouse.publish import publish
+    from warehouse.settings import load_settings
+
+    settings = load_settings(home)
+    conn = connect_build(settings)
+    try:
+        start = time.perf_counter()
+        run_anomalies(conn, settings, sinks=[])
+        _line("anomaly job on the 10 M-event warehouse (for the Anomalies page)", time.perf_counter() - start)
+        publish(settings, conn)
+    finally:
+        conn.close()
+    print("app: every page through AppTest, cold and warm, beside its slowest query alone", flush=True)
+    proc = subprocess.run([sys.executable, "-m", "bench.app_render", str(home)], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, NUDGELAB_HOME=str(home)))
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: app render failed: {proc.stderr[-2000:]}")
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    _line("first render in a new process (imports, connection, router)", figures["first_render_seconds"])
+    for page, f in figures["pages"].items():
+        _line(f"page {page}: cold (target < 2 s)", f["cold_seconds"], None,
+              f"warm {f['warm_seconds']:.3f} s (target < 0.3 s); slowest query alone {f['floor_seconds']:.3f} s")
+    return figures
+
+
 def main() -> int:
     users = int(os.environ.get("BENCH_USERS", "400000"))
     days = int(os.environ.get("BENCH_DAYS", "30"))
     ingest_target = int(os.environ.get("BENCH_INGEST_ROWS", "5000000"))
-    sections = set(os.environ.get("BENCH_SECTIONS", "experiments,anomalies,small_files,generate,ingest,build").split(","))
+    sections = set(os.environ.get("BENCH_SECTIONS",
+                                  "experiments,anomalies,small_files,generate,ingest,build,app").split(","))
     results: dict = {"machine": {"cpus": os.cpu_count()}, "users": users, "days": days}
     OUT.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="nudgelab-bench-"))
@@ -135,6 +168,8 @@ def main() -> int:
 
                 print("dbt build: full, then incremental after 1 % more events", flush=True)
                 results["build"] = bench_build(work, scratch / "build", _line)
+                if "app" in sections:
+                    results["app"] = bench_app(scratch / "build" / "home-build")
             shutil.rmtree(work, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -83,6 +83,30 @@ def run_dbt(
     return code, failures
 
 
+DBT_RESULTS_DDL = (
+    "CREATE OR REPLACE TABLE meta.dbt_results (node VARCHAR NOT NULL, resource_type VARCHAR, status VARCHAR NOT NULL, "
+    "failures BIGINT, execution_seconds DOUBLE, message VARCHAR, recorded_at TIMESTAMPTZ NOT NULL)")
+
+
+def record_dbt_results(conn, target: Path) -> None:
+    """Keep what dbt said about every node of the build (tests above all) in meta.dbt_results, which is
+    published with the marts: the app's Data health page shows the last build's tests from there."""
+    results = target / "run_results.json"
+    if not results.exists():
+        return
+    names = _node_names(target / "manifest.json")
+    rows = []
+    for node in json.loads(results.read_text()).get("results", []):
+        unique_id = node.get("unique_id") or ""
+        message = (node.get("message") or "").splitlines()[0] if node.get("message") else None
+        rows.append((names.get(unique_id, unique_id.split(".")[-1]), unique_id.split(".")[0], node.get("status") or "",
+                     node.get("failures"), node.get("execution_time"), message))
+    conn.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    conn.execute(DBT_RESULTS_DDL)
+    if rows:
+        conn.executemany("INSERT INTO meta.dbt_results VALUES (?, ?, ?, ?, ?, ?, now())", rows)
+
+
 def _die_with_parent(parent: int) -> Callable[[], None]:
     """A preexec hook: the kernel sends the child SIGKILL when its parent dies (Linux prctl)."""
     def hook() -> None:
@@ -172,6 +196,7 @@ def _build(settings: Settings, *, full_refresh: bool, select: str | None, echo: 
     start = time.perf_counter()
     conn = connect_build(settings)
     try:
+        record_dbt_results(conn, settings.home / "dbt_target")
         audit = audit_marts(conn)
         timings["audit"] = time.perf_counter() - start
         if not audit.success:

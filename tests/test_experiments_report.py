@@ -20,28 +20,16 @@ from warehouse.connections import connect_build
 from warehouse.publish import current_snapshot, set_build_audited
 from warehouse.settings import load_settings
 
-# Large enough for the promo's +23 % click-through to be detectable, small enough for ~30 s.
-SIZE = {"users": 6000, "days": 21, "seed": 3}
 KEY = ("experiment_id", "variant", "metric", "analysis", "dimension", "dimension_value")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A generated scenario, ingested, built and audited, then analysed once by write_results."""
-    root = tmp_path_factory.mktemp("report")
+def built(scenario):
+    """The session's scenario (conftest.scenario): built, audited, analysed once by write_results."""
+    settings, truth, summary = scenario
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NUDGELAB_HOME", str(root / "home"))
+        mp.setenv("NUDGELAB_HOME", str(settings.home))
         mp.setenv("NUDGELAB_HASH_KEY", TEST_KEY)
-        settings = load_settings(root / "home")
-        truth = generate(root / "data", fmt="parquet", **SIZE)
-        run_ingest(settings, [root / "data"], quiet=True)
-        result = build(settings)
-        assert result.success, result.reason
-        conn = connect_build(settings)
-        try:
-            summary = write_results(conn, settings)
-        finally:
-            conn.close()
         yield settings, truth, summary
 
 

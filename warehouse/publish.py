@@ -37,7 +37,8 @@ KEEP = 3  # snapshots kept (readers holding an older one keep reading it until t
 FAULT_ENV = "NUDGELAB_FAULT"  # test hook: "publish_copy" pauses inside the copy (see tests)
 # What readers read. Whole schemas, plus named tables of others.
 PUBLISHED_SCHEMAS = ("marts", "experiments")
-PUBLISHED_TABLES = (("meta", "build_state"), ("raw", "ingest_batches"), ("raw", "quarantine"))
+PUBLISHED_TABLES = (("meta", "build_state"), ("meta", "dbt_results"), ("raw", "ingest_batches"), ("raw", "ingest_files"),
+                    ("raw", "quarantine"))
 FINGERPRINTED_SCHEMAS = ("marts",)  # what dbt writes and the audit checked
 
 
