@@ -8,6 +8,7 @@ incremental build (timed). The target: the incremental build costs at most 15 % 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def bench_build(work: Path, scratch: Path, line) -> dict:
 
     os.environ.setdefault("NUDGELAB_HASH_KEY", "bench-key")
     n_early, n_late = split_last_share(work, scratch / "early", scratch / "late", 0.01)
+    for definitions in work.glob("experiments.*"):  # the owners' definitions arrive with the first batch
+        shutil.copy(definitions, scratch / "early" / definitions.name)
     settings = load_settings(scratch / "home-build")
     run_ingest(settings, [scratch / "early"])
     # parse the project once first, so that both timed builds start from dbt's partial parse

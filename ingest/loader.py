@@ -33,7 +33,7 @@ from ingest.detect import PYTHON_READERS, reader_module, type_from_name
 from ingest.expectations import SuiteResult, validate_batch
 from ingest.normalise import file_sql, hash_context_sql, lit, q, typed_select_sql
 from ingest.readers.base import ReaderError
-from ingest.redact import redact_extra, redact_reason, redact_record, redact_text
+from ingest.redact import redact_json, redact_reason, redact_text
 from ingest.schema import ensure_raw_schema
 from ingest.stage import (
     INPUT_NAMES, LINE_SQL, ORD_SQL, STAGE, TYPE_MARKER, FileProblem, Staged, drop_stage, stage_csv, stage_parquet,
@@ -197,7 +197,7 @@ def _redact_stage(conn: duckdb.DuckDBPyConnection, present: set[str], key: bytes
         candidates = [v for (v,) in rows(conn, f"SELECT DISTINCT {q(column)} FROM {STAGE} WHERE {cond}")]
         if not candidates:
             continue
-        redact = redact_extra if is_extra else redact_text
+        redact = redact_json if is_extra else redact_text
         changed = [(v, redact(v, key)) for v in candidates]
         changed = [(old, new) for old, new in changed if new != old]
         if not changed:
@@ -274,7 +274,7 @@ def _quarantine(conn: duckdb.DuckDBPyConnection, select: str, batch_id: str, key
         "source_file": pa.array([r[0] for r in found], pa.string()),
         "line_number": pa.array([r[1] for r in found], pa.int64()),
         "event_type": pa.array([r[2] for r in found], pa.string()),
-        "raw_record": pa.array([redact_record(r[3], key) for r in found], pa.string()),
+        "raw_record": pa.array([redact_json(r[3], key) for r in found], pa.string()),
         "reason": pa.array([redact_reason(r[4], key) or "rejected" for r in found], pa.string()),
     })
     conn.execute(f"INSERT INTO raw.quarantine SELECT {lit(batch_id)}, source_file, line_number, event_type, "

@@ -88,43 +88,21 @@ def hash_identifier(value: object, key: bytes) -> str:
     return f"<id:{hashing.keyed_hash(text, key)}>"
 
 
-def redact_record(text: str | None, key: bytes) -> str | None:
-    """A record kept for the quarantine: a JSON object has its identifier fields hashed and every
-    other text value redacted; anything else (a raw line) is redacted as text."""
+def redact_json(text: str | None, key: bytes) -> str | None:
+    """JSON of a record or of columns the contract does not know, redacted: a key that names an
+    identifier (recipient, phone, msisdn, a second ``recipient``, ``email_2``, …) has its value hashed
+    whole; every other value is redacted as text (nested values too, a long number as well: it may
+    be a phone number). Text that is not a JSON object is redacted as text."""
     if text is None:
         return None
     try:
-        record = json.loads(text)
+        parsed = json.loads(text)
     except (ValueError, RecursionError):
         return redact_text(text, key)
-    if not isinstance(record, dict):
+    if not isinstance(parsed, dict):
         return redact_text(text, key)
-    clean = {}
-    for name, value in record.items():
-        if value is None:
-            clean[name] = None
-        elif str(name).strip().lower() in IDENTIFIER_INPUTS:
-            clean[name] = hash_identifier(value, key)
-        elif isinstance(value, str):
-            clean[name] = redact_text(value, key)
-        else:
-            clean[name] = redact_text(json.dumps(value, ensure_ascii=False), key)
-    return json.dumps(clean, ensure_ascii=False)
-
-
-def redact_extra(text: str | None, key: bytes) -> str | None:
-    """The JSON of columns the contract does not know: an identifier-named key is hashed whole,
-    every other value redacted as text (a second ``recipient`` column, an ``msisdn``, a note)."""
-    if text is None:
-        return None
-    try:
-        extra = json.loads(text)
-    except (ValueError, RecursionError):
-        return redact_text(text, key)
-    if not isinstance(extra, dict):
-        return redact_text(text, key)
-    clean = {}
-    for name, value in extra.items():
+    clean: dict[str, object] = {}
+    for name, value in parsed.items():
         lowered = str(name).strip().lower()
         if value is not None and (lowered in IDENTIFIER_INPUTS or _names_an_identifier(lowered)):
             clean[name] = hash_identifier(value, key)
@@ -132,6 +110,9 @@ def redact_extra(text: str | None, key: bytes) -> str | None:
             clean[name] = redact_text(value, key)
         elif isinstance(value, (dict, list)):
             clean[name] = json.loads(redact_text(json.dumps(value, ensure_ascii=False), key) or "null")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            shown = redact_text(str(value), key)
+            clean[name] = value if shown == str(value) else shown
         else:
             clean[name] = value
     return json.dumps(clean, ensure_ascii=False)
