@@ -13,6 +13,8 @@ CHANNELS = ("sms", "email", "push", "rcs")
 DELIVERY_STATUSES = ("accepted", "delivered", "undelivered", "failed", "expired", "rejected", "unknown")
 ENCODINGS = ("gsm7", "ucs2")
 EXPERIMENT_STATUSES = ("draft", "running", "stopped")
+# transactional (a bill, a parcel, a security alert) or promotional (caps and quiet hours always apply)
+MESSAGE_CATEGORIES = ("transactional", "promotional")
 
 # A message's final status is the receipt with the highest precedence, never the latest arrival:
 # a terminal failure is not overwritten by a later "accepted" from another segment or a retry.
@@ -127,6 +129,7 @@ EVENT_TYPES: dict[str, EventType] = {
                 Field("encoding", "enum", values=ENCODINGS),
                 Field("segments", "int", minimum=1, maximum=255),
                 Field("priority", "int", minimum=0, maximum=9),
+                Field("category", "enum", values=MESSAGE_CATEGORIES),
                 Field("scheduled_for", "timestamp"),
             ),
             required_any=(("message_id",), ("user_id",), ("channel",)),

@@ -185,6 +185,16 @@ def typed_select_sql(
         col = f"nullif({src(field.input_name)}, '')"
         if field.kind == "hash":
             table = hash_tables.get(field.input_name)
+            if table is None and field.name in present:
+                # already keyed by a writer holding this installation's key (dispatch's sends):
+                # taken as it is when it has the shape of a keyed hash, never quoted when it has not
+                given = f"lower(trim(nullif({src(field.name)}, '')))"
+                inner.append(f"CASE WHEN regexp_full_match({given}, '[0-9a-f]{{32}}') THEN {given} END AS {q(field.name)}")
+                inner.append(f"CASE WHEN {given} IS NOT NULL AND NOT regexp_full_match({given}, '[0-9a-f]{{32}}') "
+                             f"THEN '{field.name} is not a keyed hash (32 hex digits); give the raw value as "
+                             f"{field.input_name} to have it hashed' END AS {q('__why_' + field.name)}")
+                reasons.append(f"p.{q('__why_' + field.name)}")
+                continue
             if table is None:
                 inner.append(f"CAST(NULL AS VARCHAR) AS {q(field.name)}")
                 continue

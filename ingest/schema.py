@@ -66,6 +66,9 @@ def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
     for spec in EVENT_TYPES.values():
         cols = ",\n    ".join(f"{f.name} {f.sql_type}" for f in spec.columns)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {spec.table} (\n    {cols}\n)")
+        # a contract that gained a column since the table was made: add it (older rows read NULL)
+        for f in spec.columns:
+            conn.execute(f"ALTER TABLE {spec.table} ADD COLUMN IF NOT EXISTS {f.name} {f.sql_type}")
         conn.execute(f"COMMENT ON TABLE {spec.table} IS '{spec.description.replace(chr(39), chr(39) * 2)}'")
     conn.execute(LEDGER_DDL)
     conn.execute(FILES_DDL)

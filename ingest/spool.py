@@ -5,7 +5,9 @@ the contract's input names, with an ``event_type`` key) to ``spool/<pid>-<uuid>.
 fsync'd after every write, and rename the file to ``.jsonl`` when they rotate or close it. The
 drain ingests only closed files, each as one batch, then moves it to ``spool/done/``. A crash
 between the commit and the move re-ingests the file next time, which loads nothing new
-(every row is then a duplicate): nothing is lost and nothing counted twice.
+(every row is then a duplicate): nothing is lost and nothing counted twice. A writer that dies
+before closing leaves its ``.partial`` file: the drain publishes it once that process is gone
+(every complete line was fsync'd; a torn last line is cut off).
 """
 
 from __future__ import annotations
@@ -68,10 +70,41 @@ class SpoolWriter:
         self.close()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_partials(spool_dir: Path) -> list[Path]:
+    """Publish the open files of writers that died (a crash before ``close``): every complete
+    line in them was fsync'd and counts; a torn last line is cut off. Returns the files published."""
+    published = []
+    for path in sorted(spool_dir.glob(f"*{PARTIAL}")):
+        pid_text = path.name.split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with open(path, "rb+") as handle:
+            data = handle.read()
+            end = data.rfind(b"\n") + 1
+            if end < len(data):
+                handle.truncate(end)
+        closed = path.with_name(path.name[: -len(PARTIAL)] + CLOSED)
+        os.replace(path, closed)
+        published.append(closed)
+    return published
+
+
 def closed_files(spool_dir: Path) -> list[Path]:
-    """Spool files ready for ingest (closed ones, oldest first)."""
+    """Spool files ready for ingest (closed ones, oldest first; dead writers' open files are
+    published first)."""
     if not spool_dir.exists():
         return []
+    recover_partials(spool_dir)
     files = [p for p in spool_dir.iterdir() if p.is_file() and p.name.endswith(CLOSED)]
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 

@@ -37,7 +37,9 @@ from warehouse.sql import rows, scalar
 
 STAGE = "stage"
 META = ("_ord", "_line", "_file", "_raw", "_type", "_reason", "_extra")
-INPUT_NAMES: frozenset[str] = frozenset(f.input_name for t in EVENT_TYPES.values() for f in t.input_fields)
+INPUT_NAMES: frozenset[str] = frozenset(f.input_name for t in EVENT_TYPES.values() for f in t.input_fields) | frozenset(
+    # a hash column may also arrive already keyed, under its own name (see normalise.typed_select_sql)
+    f.name for t in EVENT_TYPES.values() for f in t.input_fields if f.kind == "hash")
 TYPE_COLUMN = "event_type"
 TYPE_MARKER = "_type_column"  # in the returned names when the file says each record's type
 MAX_LINE_BYTES = 16 * 1024 * 1024

@@ -31,6 +31,7 @@ renamed as (
         encoding,
         segments,
         priority,
+        category,
         occurred_at as sent_at,
         scheduled_for,
         ingested_at

@@ -188,6 +188,7 @@ class Campaign:
     conversion: float
     ucs2_share: float
     sms_segments: tuple[int, int]
+    category: str = "transactional"
 
 
 CAMPAIGNS: tuple[Campaign, ...] = (
@@ -206,7 +207,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
     Campaign("promotions", "weekly blasts on Tue/Thu 11:00 and Sat 18:00 local to a targeted audience",
              ("promo_limited_time_offer_v1", "promo_limited_time_offer_v2",
               "promo_exclusive_privilege_v1", "promo_exclusive_privilege_v2"),
-             2, "/offers", 0.05, "purchase", 0.08, 0.25, (1, 3)),
+             2, "/offers", 0.05, "purchase", 0.08, 0.25, (1, 3), "promotional"),
 )
 PARCEL, BILL, APPOINTMENT, CART, PROMO = range(5)
 TEMPLATES: tuple[str, ...] = tuple(t for c in CAMPAIGNS for t in c.templates)

@@ -31,7 +31,7 @@ COLUMNS = {
     "assignments": ("event_id", "occurred_at", "user_id", "experiment_id", "variant", "unit_id"),
     "sends": ("event_id", "occurred_at", "message_id", "user_id", "campaign_id", "channel", "template_id", "variant",
               "experiment_id", "provider", "provider_message_id", "recipient", "encoding", "segments", "priority",
-              "scheduled_for"),
+              "category", "scheduled_for"),
     "deliveries": ("event_id", "occurred_at", "message_id", "user_id", "campaign_id", "channel", "status",
                    "provider_status", "error_code", "provider", "provider_message_id", "carrier", "country", "region"),
     "clicks": ("event_id", "occurred_at", "message_id", "user_id", "campaign_id", "channel", "link_id", "url",
@@ -197,6 +197,7 @@ def sends_table(ctx: Context, pmid: pl.Series) -> pl.DataFrame:
         "segments": pl.DataFrame({"s": segments.astype(np.int64), "m": sms}).select(
             pl.when(pl.col("m")).then(pl.col("s")).alias("segments")).to_series(),
         "priority": pl.Series(np.asarray([c.priority for c in C.CAMPAIGNS])[campaign].astype(np.int64)),
+        "category": labels([c.category for c in C.CAMPAIGNS], campaign),
         "scheduled_for": iso_series("scheduled_for", s["t_sched"]),
     }
     return finish("sends", ctx.seed, s["t_send"], cols)

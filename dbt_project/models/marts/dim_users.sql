@@ -27,7 +27,8 @@ contact as (
         sum(case when sent_at > {{ dbt.dateadd('day', -7, '(select as_of_at from as_of)') }} then 1 else 0 end) as messages_7d,
         sum(case when sent_at > {{ dbt.dateadd('day', -30, '(select as_of_at from as_of)') }} then 1 else 0 end) as messages_30d,
         count(*) as messages_total,
-        sum(case when is_clicked then 1 else 0 end) as messages_clicked
+        sum(case when is_clicked then 1 else 0 end) as messages_clicked,
+        max(first_human_click_at) as last_human_click_at
     from messages
     group by user_id
 ),
@@ -126,6 +127,7 @@ final as (
         coalesce(contact.messages_30d, 0) as messages_30d,
         coalesce(contact.messages_total, 0) as messages_total,
         coalesce(user_totals.clicks, 0) as human_clicks,
+        contact.last_human_click_at,
         best_hour.best_send_hour,
         best_hour.best_send_hour_score,
         users.profile_updated_at

@@ -80,6 +80,8 @@ joined as (
         sends.experiment_id,
         sends.channel,
         sends.provider,
+        sends.category,
+        sends.priority,
         sends.sent_at,
         cast({{ dbt.date_trunc('day', 'sends.sent_at') }} as date) as send_date,
         users.segment,
