@@ -1,4 +1,4 @@
-"""The ``nudgelab`` command line: generate, ingest (and the pipeline steps that later issues add).
+"""The ``nudgelab`` command line: generate, ingest, build, anomalies, experiments, dispatch.
 
 Every command has ``--help``; failures exit non-zero with one line saying what went wrong.
 """
@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from nudgelab.dispatch_cmd import DispatchCliError
 from warehouse.lock import WarehouseBusy
 from warehouse.publish import PublishError
 from warehouse.settings import load_settings
@@ -218,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     bld.set_defaults(func=_cmd_build)
 
     from nudgelab.anomalies_cmd import add_parser as add_anomalies_parser
+    from nudgelab.dispatch_cmd import add_parser as add_dispatch_parser
 
     add_anomalies_parser(sub)
+    add_dispatch_parser(sub)
 
     exp = sub.add_parser("experiments", help="analyse experiments",
                          description="Experiment analysis with the stats engine (sufficient statistics per arm).")
@@ -281,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseBusy as exc:
         print(f"nudgelab: {exc}", file=sys.stderr)
         return BUSY
+    except DispatchCliError as exc:
+        print(f"nudgelab: {exc}", file=sys.stderr)
+        for line in exc.details:
+            print(f"  {line}", file=sys.stderr)
+        return exc.status
     except (CliError, StorageError, PublishError) as exc:
         print(f"nudgelab: {exc}", file=sys.stderr)
         return 2
