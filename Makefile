@@ -19,7 +19,7 @@ STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.headless true --browser.g
                    --client.toolbarMode minimal
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo app test bench lock upgrade-lock clean help
+.PHONY: setup browser kannel demo app test bench lock upgrade-lock clean help
 
 help:
 	@echo "make demo          generate, ingest, build, publish and score a scenario, then serve the app on :$(APP_PORT)"
@@ -47,21 +47,35 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver )
 
+# The SMS tests and the benchmark run a real Kannel (bearerbox, smsbox, and the fake SMSC from
+# kannel-extras) on 127.0.0.1: install it when missing. The packages' own services stay stopped.
+kannel:
+	@test -x /usr/sbin/bearerbox && test -x /usr/sbin/smsbox && test -x /usr/lib/kannel/test/fakesmsc || \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq kannel kannel-extras && \
+		  ( $(SUDO) service kannel stop >/dev/null 2>&1 || true ) )
+
 demo: setup
 	$(BIN)/nudgelab generate --out $(DEMO_DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS) --seed 7
 	$(BIN)/nudgelab ingest $(DEMO_DATA)
 	$(BIN)/nudgelab build
 	$(BIN)/nudgelab anomalies --min-severity major
+	@echo "— a demo send: the winter promotion (with its experiment) through the file provider —"
+	$(BIN)/nudgelab dispatch contacts import $(DEMO_DATA)/users.csv
+	@# exit 3: everyone was already reached by an earlier demo (a campaign never reaches a person twice)
+	$(BIN)/nudgelab dispatch send examples/campaigns/winter_promo.yml || [ $$? -eq 3 ]
+	$(BIN)/nudgelab dispatch run --once
+	$(BIN)/nudgelab ingest --spool
+	@echo "sent messages: $(NUDGELAB_HOME)/outbox/ (the next nudgelab build publishes them)"
 	@$(MAKE) --no-print-directory app
 
 app: setup
 	@echo "nudgelab app: http://127.0.0.1:$(APP_PORT)  (Ctrl-C stops it)"
 	$(BIN)/streamlit run app.py --server.port $(APP_PORT) $(STREAMLIT_FLAGS)
 
-test: setup browser
+test: setup browser kannel
 	$(BIN)/python -m pytest -q
 
-bench: setup
+bench: setup kannel
 	$(BIN)/python -m bench
 
 lock: setup
