@@ -89,7 +89,7 @@ def bench_app(home: Path) -> dict:
     conn = connect_build(settings)
     try:
         start = time.perf_counter()
-        run_anomalies(conn, settings, sinks=[])
+        run_anomalies(conn, settings)
         _line("anomaly job on the 10 M-event warehouse (for the Anomalies page)", time.perf_counter() - start)
         publish(settings, conn)
     finally:
@@ -112,7 +112,7 @@ def main() -> int:
     days = int(os.environ.get("BENCH_DAYS", "30"))
     ingest_target = int(os.environ.get("BENCH_INGEST_ROWS", "5000000"))
     sections = set(os.environ.get("BENCH_SECTIONS",
-                                  "experiments,anomalies,small_files,generate,ingest,build,app").split(","))
+                                  "experiments,anomalies,small_files,dispatch,generate,ingest,build,app").split(","))
     results: dict = {"machine": {"cpus": os.cpu_count()}, "users": users, "days": days}
     OUT.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="nudgelab-bench-"))
@@ -132,6 +132,11 @@ def main() -> int:
 
             print("ingest of many small files: batched against one file of the same rows", flush=True)
             results["small_files"] = bench_small_files(_line)
+        if "dispatch" in sections:
+            from bench.dispatch import bench_dispatch
+
+            print("dispatch: planning for a million recipients; the worker into Kannel with delivery reports", flush=True)
+            results["dispatch"] = bench_dispatch(_line, scratch)
         print(f"generator: {users:,} users × {days} days", flush=True)
         for fmt in ("csv", "parquet"):
             work = scratch / f"gen-{fmt}"

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dispatch import users_file
 from dispatch.campaign import Audience
 from warehouse.sql import frame as query_frame
 
@@ -43,19 +44,10 @@ class AudienceResult:
 
 def read_users_file(path: Path) -> pl.DataFrame:
     """A users file (CSV, JSON lines, Parquet) as text columns, with a ``user_id`` column."""
-    name = path.name.lower().removesuffix(".gz")
     try:
-        if name.endswith((".parquet", ".pq")):
-            data = pl.read_parquet(path)
-        elif name.endswith((".jsonl", ".ndjson")):
-            data = pl.read_ndjson(path, infer_schema_length=None)
-        else:
-            data = pl.read_csv(path, infer_schema=False)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise AudienceError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from exc
-    data = data.rename({c: c.strip() for c in data.columns})
-    if "user_id" not in data.columns:
-        raise AudienceError(f"{path}: no user_id column (columns: {', '.join(data.columns)})")
+        data = users_file.read(path)
+    except users_file.UsersFileError as exc:
+        raise AudienceError(str(exc)) from exc
     data = data.with_columns(pl.all().cast(pl.String))
     return data.with_columns(pl.col("user_id").str.strip_chars()).filter(pl.col("user_id").is_not_null() & (pl.col("user_id") != ""))
 

@@ -20,6 +20,7 @@ problem before refusing, each as ``file:line: field: what is wrong`` (no line fr
         users_file: bills.csv          # user_id + per-user variables (order_number, amount_due, ...)
         limit: 5000
       schedule: now                    # now | best_hour | an ISO time with its zone
+                                       # | {after: abandoned_at, delay: 30m} (a users file's column)
       fallback_hour: 10                # best_hour for users without one (local time)
       quiet_hours: {start: "21:00", end: "08:00", transactional_may_pass: false}
       frequency_cap: {max: 3, days: 7} # promotional messages per user across channels and campaigns
@@ -153,9 +154,11 @@ class Audience:
 
 @dataclass(frozen=True)
 class Schedule:
-    mode: str = "now"            # now, at, best_hour
+    mode: str = "now"            # now, at, best_hour, after
     at: datetime | None = None   # mode at: the instant (UTC)
     fallback_hour: int = 10      # best_hour for users without a learned one
+    column: str | None = None    # mode after: the users file's column with each user's event time
+    delay: timedelta = timedelta(0)   # mode after: how long after that time
 
 
 @dataclass(frozen=True)
@@ -496,13 +499,25 @@ def _schedule(check: _Check, raw: Any, fallback_hour: Any, path: tuple) -> Sched
         return Schedule("now", None, hour)
     if raw == "best_hour":
         return Schedule("best_hour", None, hour)
+    if isinstance(raw, dict):  # {after: abandoned_at, delay: 30m}: relative to each user's own event
+        check.unknown(raw, {"after", "delay"}, path)
+        column = raw.get("after")
+        if not isinstance(column, str) or not column.strip():
+            check.fail(path + ("after",), "expected the users file's column holding each user's event time")
+            return Schedule("now", None, hour)
+        delay = parse_duration(raw.get("delay", "0m"))
+        if delay is None:
+            check.fail(path + ("delay",), f"{raw.get('delay')!r} is not a duration (30m, 2h, 1d)")
+            return Schedule("now", None, hour)
+        return Schedule("after", None, hour, column.strip(), delay)
     if isinstance(raw, datetime):
         at = raw
     else:
         try:
             at = datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
         except ValueError:
-            check.fail(path, f"{raw!r} is not now, best_hour or an ISO 8601 time (2026-12-02T10:00:00+01:00)")
+            check.fail(path, f"{raw!r} is not now, best_hour, an ISO 8601 time (2026-12-02T10:00:00+01:00) or "
+                             "{after: COLUMN, delay: 30m}")
             return Schedule("now", None, hour)
     if at.tzinfo is None:
         check.fail(path, f"{raw!r} has no time zone: add one (Z, +01:00) so the instant is unambiguous")
@@ -647,11 +662,14 @@ def campaign_from_dict(document: Any, lines: Lines | None = None, source: str | 
     if dedupe_key is not None and (not isinstance(dedupe_key, str) or not dedupe_key.strip()):
         check.fail(root + ("dedupe_key",), "expected the name of a per-user variable")
         dedupe_key = None
+    audience = _audience(check, spec.get("audience"), root + ("audience",), base)
+    schedule = _schedule(check, spec.get("schedule"), spec.get("fallback_hour"), root + ("schedule",))
+    if schedule.mode == "after" and not audience.users_file:
+        check.fail(root + ("schedule", "after"), "needs audience.users_file: each user's event time comes from it")
     campaign = Campaign(
         campaign_id=campaign_id, name=str(spec.get("name") or campaign_id), category=category,
         priority=int(priority if priority is not None else DEFAULT_PRIORITY[category]), steps=tuple(steps),
-        audience=_audience(check, spec.get("audience"), root + ("audience",), base),
-        schedule=_schedule(check, spec.get("schedule"), spec.get("fallback_hour"), root + ("schedule",)),
+        audience=audience, schedule=schedule,
         quiet_hours=quiet, frequency_cap=cap, conflict=Conflict(window if window is not None else 12.0, action),
         dedupe_key=dedupe_key.strip() if isinstance(dedupe_key, str) else None,
         variables={str(k): v for k, v in variables.items()}, links=links, experiment=experiment,

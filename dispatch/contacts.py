@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dispatch import users_file
 from dispatch.ops import now_iso, transaction
 from ingest import hashing
 
@@ -66,21 +67,10 @@ class Contact:
 
 
 def _read(path: Path) -> pl.DataFrame:
-    if not path.is_file():
-        raise ContactsError(f"{path}: no such file")
-    name = path.name.lower().removesuffix(".gz")
     try:
-        if name.endswith((".parquet", ".pq")):
-            frame = pl.read_parquet(path)
-        elif name.endswith((".jsonl", ".ndjson")):
-            frame = pl.read_ndjson(path, infer_schema_length=None)
-        else:
-            frame = pl.read_csv(path, infer_schema=False)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise ContactsError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from exc
-    frame = frame.rename({c: c.strip().lower() for c in frame.columns})
-    if "user_id" not in frame.columns:
-        raise ContactsError(f"{path}: no user_id column (columns: {', '.join(frame.columns)})")
+        frame = users_file.read(path, lower_names=True)
+    except users_file.UsersFileError as exc:
+        raise ContactsError(str(exc)) from exc
     if not set(ADDRESS_COLUMNS) & set(frame.columns):
         raise ContactsError(f"{path}: no phone, email or push_token column")
     frame = frame.with_columns(pl.all().cast(pl.String))

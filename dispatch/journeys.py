@@ -34,10 +34,11 @@ CONDITION_SQL = {
 
 
 def campaign_of(ops: sqlite3.Connection, campaign_id: str) -> Campaign:
-    """The campaign as last queued (its audience is not needed for later steps)."""
+    """The campaign as last queued (its audience and first send time are not needed for later steps)."""
     row = ops.execute("SELECT definition, source FROM campaigns WHERE campaign_id = ?", [campaign_id]).fetchone()
     document = json.loads(row[0])
     document.pop("audience", None)
+    document.pop("schedule", None)
     return campaign_from_dict(document, None, None, Path(row[1]).parent if row[1] else None)
 
 

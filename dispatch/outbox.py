@@ -65,6 +65,13 @@ def release(conn: sqlite3.Connection, message_id: str, due_at: datetime) -> bool
     return _move(conn, message_id, ("claimed",), "state = 'queued', due_at = ?, claimed_by = NULL", [iso(due_at)])
 
 
+def release_claims(conn: sqlite3.Connection, worker: str) -> int:
+    """A stopping worker's claims it never started go back to the queue, as they were."""
+    with transaction(conn):
+        return conn.execute("UPDATE messages SET state = 'queued', claimed_by = NULL, updated_at = ? "
+                            "WHERE state = 'claimed' AND claimed_by = ?", [now_iso(), worker]).rowcount
+
+
 def cancel(conn: sqlite3.Connection, message_id: str, reason: str, expected: tuple[str, ...] = ("claimed",)) -> bool:
     return _move(conn, message_id, expected, "state = 'cancelled', last_error = ?", [reason])
 
@@ -118,14 +125,18 @@ def record_receipt(conn: sqlite3.Connection, message_id: str, status: str, provi
     return True
 
 
-def recover(conn: sqlite3.Connection, live_workers: set[str], lookup: Callable[[str, str], str | None]) -> Counter:
-    """Settle what dead workers left: ``claimed`` rows go back to the queue (never handed over);
-    ``sending`` rows are settled by ``lookup(provider, message_id)`` (the provider's message id,
-    or None), a matched receipt, or marked unknown. Returns counts by outcome."""
+def recover(conn: sqlite3.Connection, live_workers: set[str], lookup: Callable[[str, str], str | None],
+            providers: Iterable[str] | None = None) -> Counter:
+    """Settle what dead workers left (of these providers, or all): ``claimed`` rows go back to the
+    queue (never handed over); ``sending`` rows are settled by ``lookup(provider, message_id)`` (the
+    provider's message id, or None), a matched receipt, or marked unknown. Returns counts by outcome."""
     outcome: Counter = Counter()
     marks = ", ".join("?" for _ in live_workers) or "''"
+    names = list(providers) if providers is not None else None
+    only = f" AND provider IN ({', '.join('?' for _ in names)})" if names else ""
     stale = conn.execute(f"SELECT message_id, state, provider, claimed_by FROM messages WHERE state IN ('claimed', 'sending') "
-                         f"AND (claimed_by IS NULL OR claimed_by NOT IN ({marks}))", list(live_workers)).fetchall()
+                         f"AND (claimed_by IS NULL OR claimed_by NOT IN ({marks})){only}",
+                         [*live_workers, *(names or [])]).fetchall()
     for message_id, state, provider, worker in stale:
         if state == "claimed":
             if _move(conn, message_id, ("claimed",), "state = 'queued', claimed_by = NULL", []):

@@ -34,6 +34,30 @@ def next_local_hour(after: datetime, zone_name: str, hour: int) -> datetime:
     raise AssertionError("an hour of the day recurs within three days")
 
 
+def event_due(frame: pl.DataFrame, schedule: Schedule, now: datetime) -> pl.Series:
+    """Each user's own event time (the users file's ``schedule.column``) plus the delay, never
+    before now. A missing column, or a value that is not an instant with its zone, is an error that
+    names the user: a reminder must not go out at a guessed time."""
+    if schedule.column not in frame.columns:
+        raise TimingError(f"the users file has no {schedule.column!r} column for schedule.after "
+                          f"(columns: {', '.join(c for c in frame.columns if not c.startswith('_'))})")
+    due, problems = [], []
+    for user, text in frame.select("user_id", schedule.column).iter_rows():
+        try:
+            at = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00")) if text not in (None, "") else None
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None:
+            if len(problems) < 5:
+                problems.append(f"user {user}: {schedule.column}={text!r} is not an ISO 8601 instant with its zone")
+            due.append(None)
+            continue
+        due.append(max(at.astimezone(timezone.utc) + schedule.delay, now))
+    if problems:
+        raise TimingError(f"{sum(d is None for d in due)} users have no usable {schedule.column}: " + "; ".join(problems))
+    return pl.Series("due_at", due, pl.Datetime("us", "UTC"))
+
+
 def first_due(frame: pl.DataFrame, schedule: Schedule, now: datetime) -> pl.DataFrame:
     """``frame`` with ``due_at`` (UTC) for the first step. Needs zone_key and best_send_hour."""
     if schedule.mode == "at":
@@ -42,6 +66,8 @@ def first_due(frame: pl.DataFrame, schedule: Schedule, now: datetime) -> pl.Data
         return frame.with_columns(pl.lit(max(schedule.at, now)).dt.cast_time_unit("us").alias("due_at"))
     if schedule.mode == "now":
         return frame.with_columns(pl.lit(now).dt.cast_time_unit("us").alias("due_at"))
+    if schedule.mode == "after":
+        return frame.with_columns(event_due(frame, schedule, now))
     hours = frame.select("zone_key", pl.col("best_send_hour").fill_null(schedule.fallback_hour).cast(pl.Int64).alias("_hour"))
     keys = hours.unique()
     due = [next_local_hour(now, (key or "UTC").split("|")[0], hour) for key, hour in keys.iter_rows()]

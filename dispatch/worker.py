@@ -25,9 +25,9 @@ import signal
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, time as clock, timedelta, timezone
 from pathlib import Path
@@ -144,6 +144,7 @@ class Worker:
         self.summary = WorkerSummary()
         self._lock_handle = None
         self._count_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._conns: list = []
 
     # -- liveness ---------------------------------------------------------------------------------
@@ -200,6 +201,12 @@ class Worker:
         base = min(self.options.backoff_seconds * (2 ** max(attempts - 1, 0)), self.options.max_backoff_seconds)
         return timedelta(seconds=base * random.uniform(0.8, 1.2))
 
+    def _locked(self, move, *args):
+        """One outbox move, the process's threads taking turns: they wait on a Python lock (woken at
+        once) instead of SQLite's busy handler, which sleeps milliseconds between tries."""
+        with self._write_lock:
+            return move(*args)
+
     def _send_one(self, row) -> None:
         conn = self._conn()
         message_id, provider_name = row["message_id"], row["provider"]
@@ -207,7 +214,7 @@ class Worker:
         provider = self.providers[provider_name]
         if provider_name in self.buckets:
             self.buckets[provider_name].acquire()
-        if not outbox.mark_sending(conn, message_id, self.worker_id):
+        if not self._locked(outbox.mark_sending, conn, message_id, self.worker_id):
             return
         fault("before_call")
         try:
@@ -215,27 +222,27 @@ class Worker:
         except TemporaryFailure as exc:
             attempts = row["attempts"] + 1
             if attempts >= self.options.max_attempts:
-                outbox.mark_dead(conn, message_id, f"{provider_name}: {exc} (after {attempts} attempts)")
+                self._locked(outbox.mark_dead, conn, message_id, f"{provider_name}: {exc} (after {attempts} attempts)")
                 self._count("dead")
             else:
-                outbox.mark_retry(conn, message_id, f"{provider_name}: {exc}",
+                self._locked(outbox.mark_retry, conn, message_id, f"{provider_name}: {exc}",
                                   datetime.now(timezone.utc) + self._backoff(attempts))
                 self._count("retry")
             return
         except PermanentFailure as exc:
-            outbox.mark_dead(conn, message_id, f"{provider_name}: {exc}")
+            self._locked(outbox.mark_dead, conn, message_id, f"{provider_name}: {exc}")
             self._count("dead")
             return
         except AmbiguousFailure as exc:
-            outbox.mark_unknown(conn, message_id, f"{provider_name}: {exc}")
+            self._locked(outbox.mark_unknown, conn, message_id, f"{provider_name}: {exc}")
             self._count("unknown")
             return
         except (ProviderFailure, Exception) as exc:  # noqa: BLE001 - a provider bug: the outcome is unknown
-            outbox.mark_unknown(conn, message_id, f"{provider_name}: unexpected {type(exc).__name__}: {exc}")
+            self._locked(outbox.mark_unknown, conn, message_id, f"{provider_name}: unexpected {type(exc).__name__}: {exc}")
             self._count("unknown")
             return
         fault("after_call")
-        outbox.mark_sent(conn, message_id, accepted.provider_message_id, datetime.now(timezone.utc), accepted.detail)
+        self._locked(outbox.mark_sent, conn, message_id, accepted.provider_message_id, datetime.now(timezone.utc), accepted.detail)
         self._count("sent")
         fault("after_sent")
 
@@ -291,20 +298,33 @@ class Worker:
         conn = connect(self.ops_path)
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.threads), thread_name_prefix="dispatch")
         try:
-            self.summary.recovered = outbox.recover(conn, self.live_workers(), self._lookup)
+            self.summary.recovered = outbox.recover(conn, self.live_workers(), self._lookup, self.providers)
             if any(self.summary.recovered.values()):
                 self._say("settled after a previous crash: " + ", ".join(f"{v} {k}" for k, v in self.summary.recovered.items()))
             self.summary.spooled.update(spooling.flush(conn, self.spool_dir, self.key, fault))
             last_report = last_flush = time.monotonic()
+            in_flight: set[Future] = set()
+            claimed: deque = deque()   # claimed and checked, not handed to a thread yet
             while not self._stop.is_set():
                 now = datetime.now(timezone.utc)
-                if self.plan_journeys is not None:
-                    self.summary.journeys.update(self.plan_journeys(now))
-                batch = outbox.claim(conn, self.worker_id, now, self.options.batch, self.providers)
-                fault("after_claim")
-                if batch:
-                    ready = self._prepare(conn, batch, now)
-                    list(pool.map(self._send_one, ready))
+                batch: list = []
+                # keep the pool fed: claim the next batch while the last threads are still sending,
+                # so that no batch waits for its slowest message before the next one starts
+                if len(in_flight) + len(claimed) < self.options.threads:
+                    if self.plan_journeys is not None:
+                        self.summary.journeys.update(self.plan_journeys(now))
+                    batch = outbox.claim(conn, self.worker_id, now, self.options.batch, self.providers)
+                    fault("after_claim")
+                    if batch:
+                        claimed.extend(self._prepare(conn, batch, now))
+                # a few sends queued per thread, not the whole batch: waiting on a handful of
+                # futures is cheap, waiting on hundreds costs the sending threads their turns
+                while claimed and len(in_flight) < 2 * self.options.threads:
+                    in_flight.add(pool.submit(self._send_one, claimed.popleft()))
+                if in_flight:
+                    done, in_flight = wait(in_flight, timeout=self.options.poll_seconds, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()  # a bug in sending is not swallowed
                     if time.monotonic() - last_flush > SPOOL_EVERY_SECONDS:
                         # fewer, larger spool files; what is not flushed yet is flagged, never lost
                         self.summary.spooled.update(spooling.flush(conn, self.spool_dir, self.key, fault))
@@ -315,17 +335,20 @@ class Worker:
                         self._say(f"sent {c['sent']:,} · retry {c['retry']:,} · dead {c['dead']:,} · unknown {c['unknown']:,}")
                 if self.options.max_seconds is not None and time.monotonic() - started > self.options.max_seconds:
                     break
-                if batch:
+                if batch or in_flight or claimed:
                     continue
-                wait = self._next_due(conn)
+                due_in = self._next_due(conn)
                 if self.options.once:
-                    if wait is None or wait > 0:
+                    if due_in is None or due_in > 0:
                         break
                     continue
-                self._stop.wait(min(self.options.poll_seconds, max(wait, 0.05)) if wait is not None else self.options.poll_seconds)
+                self._stop.wait(min(self.options.poll_seconds, max(due_in, 0.05)) if due_in is not None
+                                else self.options.poll_seconds)
         finally:
-            pool.shutdown(wait=True)
+            # what was started finishes; what was claimed and not started goes back to the queue
+            pool.shutdown(wait=True, cancel_futures=True)
             try:
+                outbox.release_claims(conn, self.worker_id)
                 self.summary.spooled.update(spooling.flush(conn, self.spool_dir, self.key, fault))
             finally:
                 conn.close()

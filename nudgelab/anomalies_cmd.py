@@ -2,8 +2,8 @@
 publish, and list the incidents.
 
 Wiring (in ``nudgelab/cli.py``): ``from nudgelab.anomalies_cmd import add_parser`` and call
-``add_parser(sub)`` inside ``build_parser``. Sinks come from the environment — see
-``experiments.anomalies.sinks``: NUDGELAB_ALERT_LOG, NUDGELAB_ALERT_WEBHOOK, NUDGELAB_ALERT_SMTP,
+``add_parser(sub)`` inside ``build_parser``. Alert destinations come from the environment — see
+``nudgelab.alerts`` (sent through dispatch's outbox and providers): NUDGELAB_ALERT_LOG, NUDGELAB_ALERT_WEBHOOK, NUDGELAB_ALERT_SMTP,
 NUDGELAB_ALERT_EMAIL_TO / _FROM, NUDGELAB_ALERT_RETRIES, NUDGELAB_ALERT_BACKOFF.
 Exit status: 0 done; 2 the build database is not an audited build (run ``nudgelab build``) or an
 argument is wrong.
@@ -29,9 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "anomalies", help="detect anomalies in the hourly metrics and send alerts",
         description="Score every slice of marts.fct_metric_timeseries against its seasonal baseline, upsert "
-        "incidents into experiments.anomaly_alerts (re-running never duplicates), send new ones to the configured "
-        "sinks (NUDGELAB_ALERT_LOG, NUDGELAB_ALERT_WEBHOOK, NUDGELAB_ALERT_SMTP + NUDGELAB_ALERT_EMAIL_TO/FROM) and "
-        "publish the result.")
+        "incidents into experiments.anomaly_alerts (re-running never duplicates), queue new ones in dispatch's "
+        "outbox for the configured destinations (NUDGELAB_ALERT_LOG, NUDGELAB_ALERT_WEBHOOK, NUDGELAB_ALERT_SMTP + "
+        "NUDGELAB_ALERT_EMAIL_TO/FROM), publish the result, then send the alerts (a destination that is down keeps them for the next run).")
     parser.add_argument("--since", metavar="TS", help="only store and send incidents ending at or after TS "
                         "(ISO 8601, e.g. 2026-10-20 or 2026-10-20T09:00Z; naive means UTC)")
     parser.add_argument("--json", action="store_true", help="print the summary and incidents as JSON")
@@ -53,13 +53,16 @@ def parse_since(text: str | None) -> datetime | None:
 
 def cmd_anomalies(args: argparse.Namespace) -> int:
     from experiments.anomalies.job import run_anomalies
+    from nudgelab import alerts as alerting
 
+    settings = load_settings()
     try:
         since = parse_since(args.since)
+        targets = alerting.destinations(settings)
+        alerting.retry_policy()
     except ValueError as exc:
         print(f"nudgelab: {exc}", file=sys.stderr)
         return 2
-    settings = load_settings()
     if not settings.warehouse_path.exists():
         print(f"nudgelab: no warehouse at {settings.warehouse_path}: run `nudgelab ingest` and `nudgelab build` first",
               file=sys.stderr)
@@ -73,6 +76,7 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return 2
             summary = run_anomalies(conn, settings, since=since)
+            summary["alerts_queued"] = alerting.queue(conn, settings, targets)
             from experiments.anomalies.job import alerts
 
             incidents = alerts(conn)
@@ -81,6 +85,8 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
             publish(settings, conn)
         finally:
             conn.close()
+    sent = alerting.send(settings, targets)  # after the warehouse is free: a slow sink holds nothing up
+    summary.update(delivered=sent["delivered"], pending_deliveries=sent["pending"], sinks=[t.name for t in targets])
     summary = {k: v for k, v in summary.items() if k not in ("incidents", "new_ids")}
     floor = SEVERITIES.index(args.min_severity)
     shown = [a for a in incidents if a["severity"] not in SEVERITIES or SEVERITIES.index(a["severity"]) >= floor]

@@ -91,7 +91,7 @@ def scenario(tmp_path_factory):
         conn = connect_build(settings)
         try:
             summary = write_results(conn, settings)
-            run_anomalies(conn, settings, sinks=[])
+            run_anomalies(conn, settings)
             publish(settings, conn)
         finally:
             conn.close()

@@ -1,13 +1,14 @@
 """The anomaly job on a small hand-made mart: incidents stored once, continuing incidents extended,
-alerts delivered for real to a log file, an HTTP webhook and an SMTP server on 127.0.0.1, with
-retries and an outbox that keeps what a down sink could not take."""
+alerts delivered for real through dispatch's providers to a log file, an HTTP webhook and an SMTP
+server (aiosmtpd) on 127.0.0.1, with retries and an outbox that keeps what a down destination
+could not take."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import socketserver
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,6 @@ import polars as pl
 import pytest
 
 from experiments.anomalies.job import run_anomalies
-from experiments.anomalies.sinks import LogSink, SmtpSink, WebhookSink, sinks_from_env
 from warehouse.connections import connect_build
 from warehouse.publish import current_snapshot, set_build_audited
 
@@ -84,16 +84,16 @@ def built(settings, monkeypatch):
 
 
 def test_the_planted_outage_is_one_alert_on_the_provider(built):
-    summary = run(built, sinks=[])
+    summary = run(built)
     alerts = rows(built, "SELECT metric, direction, slice, start_at FROM experiments.anomaly_alerts WHERE metric = 'delivery_rate'")
     assert ("delivery_rate", "drop", "provider=gw-b", OUTAGE) in alerts
     assert summary["new"] == len(rows(built, "SELECT * FROM experiments.anomaly_alerts"))
 
 
 def test_rerunning_does_not_duplicate(built):
-    first = run(built, sinks=[])
+    first = run(built)
     before = rows(built, "SELECT incident_id, start_at, end_at FROM experiments.anomaly_alerts ORDER BY 1")
-    second = run(built, sinks=[])
+    second = run(built)
     assert second["new"] == 0 and second["extended"] == first["new"]
     assert rows(built, "SELECT incident_id, start_at, end_at FROM experiments.anomaly_alerts ORDER BY 1") == before
 
@@ -106,12 +106,12 @@ def test_a_continuing_incident_is_extended_not_reopened(settings):
                                .then(0).otherwise(pl.col("clicked")).alias("clicked"))
     cut = START + timedelta(days=16)
     write_mart(settings, frame.filter(pl.col("hour_at") < cut))
-    run(settings, sinks=[])
+    run(settings)
     q = "SELECT incident_id, start_at, end_at FROM experiments.anomaly_alerts WHERE metric = 'click_rate' AND slice = 'region=R1, carrier=C2'"
     (first,) = rows(settings, q)
     assert abs((first[1] - block).total_seconds()) <= 2 * 3600
     write_mart(settings, frame)
-    summary = run(settings, sinks=[])
+    summary = run(settings)
     (second,) = rows(settings, q)
     assert second[0] == first[0] and second[1] == first[1]  # same incident, same start
     assert second[2] > first[2]  # extended
@@ -119,12 +119,12 @@ def test_a_continuing_incident_is_extended_not_reopened(settings):
 
 
 def test_since_keeps_older_incidents_out(built):
-    summary = run(built, sinks=[], since=OUTAGE + timedelta(days=2))
+    summary = run(built, since=OUTAGE + timedelta(days=2))
     assert not rows(built, f"SELECT * FROM experiments.anomaly_alerts WHERE end_at < TIMESTAMPTZ '{(OUTAGE + timedelta(days=2)).isoformat()}'")
     assert summary["incidents_found"] == len(rows(built, "SELECT * FROM experiments.anomaly_alerts"))
 
 
-# -- sinks -------------------------------------------------------------------------------------------
+# -- alerts: through dispatch's outbox and providers (nudgelab.alerts) ------------------------------
 
 class _Webhook(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's naming
@@ -137,6 +137,7 @@ class _Webhook(BaseHTTPRequestHandler):
             self.end_headers()
             return
         server.received.append(json.loads(body))
+        server.keys.append(self.headers["Idempotency-Key"])
         self.send_response(204)
         self.end_headers()
 
@@ -146,106 +147,103 @@ class _Webhook(BaseHTTPRequestHandler):
 
 def webhook_server(fail_first: int = 0, port: int = 0) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", port), _Webhook)
-    server.received, server.calls, server.fail_first = [], 0, fail_first
+    server.received, server.keys, server.calls, server.fail_first = [], [], 0, fail_first
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
-class _Smtp(socketserver.StreamRequestHandler):
-    """Just enough SMTP (RFC 5321) to receive messages: EHLO/HELO, MAIL, RCPT, DATA, QUIT."""
+class _Mailbox:
+    def __init__(self):
+        self.messages = []
 
-    def handle(self):
-        self.wfile.write(b"220 127.0.0.1 test SMTP\r\n")
-        data, lines = False, []
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            if data:
-                if line in (b".\r\n", b".\n"):
-                    self.server.messages.append(b"".join(lines))
-                    data, lines = False, []
-                    self.wfile.write(b"250 2.0.0 queued\r\n")
-                else:
-                    lines.append(line[1:] if line.startswith(b"..") else line)
-                continue
-            verb = line[:4].upper()
-            if verb == b"DATA":
-                data = True
-                self.wfile.write(b"354 end with .\r\n")
-            elif verb == b"QUIT":
-                self.wfile.write(b"221 bye\r\n")
-                return
-            else:
-                self.wfile.write(b"250 ok\r\n")
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 2.0.0 queued"
 
 
-def smtp_server() -> socketserver.ThreadingTCPServer:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Smtp)
-    server.daemon_threads = True
-    server.messages = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+def test_destinations_are_configured_from_the_environment(settings, tmp_path):
+    from nudgelab.alerts import AlertConfigError, destinations
 
-
-def test_sinks_are_configured_from_the_environment(settings, tmp_path):
     env = {"NUDGELAB_ALERT_LOG": str(tmp_path / "a.log"), "NUDGELAB_ALERT_WEBHOOK": "http://127.0.0.1:9/x",
            "NUDGELAB_ALERT_SMTP": "127.0.0.1:2525", "NUDGELAB_ALERT_EMAIL_TO": "ops@example.com, b@example.com"}
-    log, hook, mail = sinks_from_env(settings, env)
-    assert isinstance(log, LogSink) and log.path == tmp_path / "a.log"
-    assert isinstance(hook, WebhookSink) and hook.url.endswith("/x")
-    assert isinstance(mail, SmtpSink) and (mail.host, mail.port, mail.to) == ("127.0.0.1", 2525, ["ops@example.com", "b@example.com"])
-    assert [s.name for s in sinks_from_env(settings, {})] == ["log"]  # the default: NUDGELAB_HOME/alerts.log
-    assert sinks_from_env(settings, {})[0].path == settings.home / "alerts.log"
-    with pytest.raises(ValueError, match="EMAIL_TO"):
-        sinks_from_env(settings, {"NUDGELAB_ALERT_SMTP": "127.0.0.1:25"})
+    log, hook, mail = destinations(settings, env)
+    assert (log.name, log.provider.name, log.provider.path("alert")) == ("log", "alert-log", tmp_path / "a.log")
+    assert (hook.name, hook.provider.name, hook.provider.url) == ("webhook", "alert-webhook", "http://127.0.0.1:9/x")
+    assert (mail.provider.host, mail.provider.port, mail.recipients) == ("127.0.0.1", 2525, ("ops@example.com", "b@example.com"))
+    assert [d.name for d in destinations(settings, {})] == ["log"]  # the default: NUDGELAB_HOME/alerts.log
+    assert destinations(settings, {})[0].provider.path("alert") == settings.home / "alerts.log"
+    assert destinations(settings, {"NUDGELAB_ALERT_LOG": "off"}) == []
+    with pytest.raises(AlertConfigError, match="EMAIL_TO"):
+        destinations(settings, {"NUDGELAB_ALERT_SMTP": "127.0.0.1:25"})
 
 
-def test_alerts_reach_the_log_the_webhook_and_the_mailbox(built, monkeypatch, tmp_path):
-    hook, mail = webhook_server(fail_first=2), smtp_server()  # the webhook is down for two tries: retried
+def test_alerts_reach_the_log_the_webhook_and_the_mailbox_once(built, monkeypatch, tmp_path, capsys):
+    from aiosmtpd.controller import Controller
+
+    from dispatch.providers.kannel_local import free_port
+
+    hook, box = webhook_server(fail_first=2), _Mailbox()  # the webhook is down for two tries: retried
+    mail = Controller(box, hostname="127.0.0.1", port=free_port())
+    mail.start()
     try:
         monkeypatch.setenv("NUDGELAB_ALERT_LOG", str(tmp_path / "alerts.log"))
         monkeypatch.setenv("NUDGELAB_ALERT_WEBHOOK", f"http://127.0.0.1:{hook.server_address[1]}/alerts")
-        monkeypatch.setenv("NUDGELAB_ALERT_SMTP", f"127.0.0.1:{mail.server_address[1]}")
-        monkeypatch.setenv("NUDGELAB_ALERT_EMAIL_TO", "ops@example.com")
-        summary = run(built)
-        n = summary["new"]
-        assert n > 0 and summary["delivered"] == 3 * n and summary["pending_deliveries"] == 0
+        monkeypatch.setenv("NUDGELAB_ALERT_SMTP", f"127.0.0.1:{mail.port}")
+        monkeypatch.setenv("NUDGELAB_ALERT_EMAIL_TO", "ops@example.com, oncall@example.com")
+        assert _command("--json") == 0
+        out = json.loads(capsys.readouterr().out)
+        n = out["summary"]["new"]
+        ids = sorted(i["incident_id"] for i in out["incidents"])
+        assert n > 0 and out["summary"]["delivered"] == 4 * n and out["summary"]["pending_deliveries"] == 0
         logged = [json.loads(line) for line in (tmp_path / "alerts.log").read_text().splitlines()]
-        assert sorted(a["incident_id"] for a in logged) == sorted(summary["new_ids"])
-        assert sorted(a["incident_id"] for a in hook.received) == sorted(summary["new_ids"])
-        assert hook.calls == n + 2
-        subjects = [message_from_bytes(m)["Subject"] for m in mail.messages]
-        assert len(subjects) == n and any("provider=gw-b" in s for s in subjects)
-        states = rows(built, "SELECT sink, status, count(*), max(attempts) FROM experiments.alert_deliveries GROUP BY ALL ORDER BY 1")
-        assert states == [("email", "delivered", n, 1), ("log", "delivered", n, 1), ("webhook", "delivered", n, 3)]
-        again = run(built)
+        assert sorted(a["payload"]["incident_id"] for a in logged) == ids
+        assert any("provider=gw-b" in a["body"] for a in logged)
+        assert sorted(a["data"]["incident_id"] for a in hook.received) == ids
+        assert hook.calls == n + 2 and len(set(hook.keys)) == n
+        assert sorted(len(r) for r, _ in box.messages) == [1] * (2 * n)   # one e-mail per recipient
+        subjects = [message_from_bytes(m)["Subject"] for _, m in box.messages]
+        assert any("provider=gw-b" in s for s in subjects)
+        import sqlite3
+
+        with sqlite3.connect(built.ops_path) as ops:
+            states = ops.execute("SELECT provider, state, count(*), max(attempts) FROM messages GROUP BY 1, 2 "
+                                 "ORDER BY 1").fetchall()
+        assert states[:2] == [("alert-log", "sent", n, 1), ("alert-smtp", "sent", 2 * n, 1)]
+        assert states[2][:3] == ("alert-webhook", "sent", n) and states[2][3] in (2, 3)   # the two 503s retried
+        assert rows(built, "SELECT count(*) FROM experiments.anomaly_alerts WHERE alerted_at IS NULL") == [(0,)]
+        assert _command("--json") == 0
+        again = json.loads(capsys.readouterr().out)["summary"]
         assert again["new"] == 0 and again["delivered"] == 0 and len(hook.received) == n  # nothing sent twice
+        assert not list(built.spool_dir.rglob("*.jsonl"))   # alerts are not the product's sends
     finally:
         hook.shutdown()
-        mail.shutdown()
+        mail.stop()
 
 
-def test_a_sink_that_is_down_keeps_its_alerts_until_the_next_run(built, monkeypatch, tmp_path):
+def test_a_destination_that_is_down_keeps_its_alerts_until_the_next_run(built, monkeypatch, tmp_path, capsys):
     probe = webhook_server()
     port = probe.server_address[1]
     probe.shutdown()
     probe.server_close()  # nothing listens on this port now
     monkeypatch.setenv("NUDGELAB_ALERT_LOG", str(tmp_path / "alerts.log"))
     monkeypatch.setenv("NUDGELAB_ALERT_WEBHOOK", f"http://127.0.0.1:{port}/alerts")
-    first = run(built)
-    assert first["new"] > 0 and first["pending_deliveries"] == first["new"]
-    pending = rows(built, "SELECT count(*), max(attempts), max(last_error) FROM experiments.alert_deliveries "
-                          "WHERE sink = 'webhook' AND status = 'pending'")
-    # the first alert used its three attempts (with backoff); the rest wait rather than hammer a dead sink
-    assert pending[0][0] == first["new"] and pending[0][1] == 3 and "Connection refused" in pending[0][2]
-    assert rows(built, "SELECT count(*) FROM experiments.alert_deliveries WHERE sink = 'log' AND status = 'delivered'") == [(first["new"],)]
+    assert _command("--json") == 0
+    first = json.loads(capsys.readouterr().out)["summary"]
+    assert first["new"] > 0 and first["pending_deliveries"] == first["new"] and first["delivered"] == first["new"]
+    import sqlite3
+
+    with sqlite3.connect(built.ops_path) as ops:
+        waiting = ops.execute("SELECT count(*), max(attempts), max(last_error) FROM messages "
+                              "WHERE provider = 'alert-webhook' AND state = 'retry'").fetchone()
+    # retried in this run (with backoff), then left waiting, never dead
+    assert waiting[0] == first["new"] and waiting[1] >= 2 and "unreachable" in waiting[2]
     hook = webhook_server(port=port)
     try:
-        second = run(built)
-        assert second["new"] == 0 and second["delivered"] == first["new"]
-        assert sorted(a["incident_id"] for a in hook.received) == sorted(first["new_ids"])
-        assert rows(built, "SELECT count(*) FROM experiments.alert_deliveries WHERE status <> 'delivered'") == [(0,)]
+        time.sleep(0.2)
+        assert _command("--json") == 0
+        second = json.loads(capsys.readouterr().out)["summary"]
+        assert second["new"] == 0 and second["delivered"] == first["new"] and second["pending_deliveries"] == 0
+        assert len(hook.received) == first["new"]
     finally:
         hook.shutdown()
 

@@ -37,9 +37,9 @@ def scored(request, tmp_path_factory):
         truth = json.loads((root / "data" / "ground_truth.json").read_text())
         conn = connect_build(settings)
         try:
-            summary = run_anomalies(conn, settings, sinks=[])
+            summary = run_anomalies(conn, settings)
             stored = alerts(conn)
-            again = run_anomalies(conn, settings, sinks=[])
+            again = run_anomalies(conn, settings)
             stored_again = alerts(conn)
         finally:
             conn.close()

@@ -35,15 +35,18 @@ class FileProvider:
     folder: Path
     rate_per_second: float | None = None
     name: str = "file"
+    fixed_path: Path | None = None      # one file for every channel (the operators' alert log)
+    masked: bool = True                 # False only for operators' own destinations
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _known: set[str] | None = field(default=None, repr=False)
     _checked: set[str] = field(default_factory=set, repr=False)
 
     def path(self, channel: str) -> Path:
-        return self.folder / f"{channel}.jsonl"
+        return self.fixed_path if self.fixed_path is not None else self.folder / f"{channel}.jsonl"
 
     def send(self, message: Outgoing) -> Accepted:
-        line = {"message_id": message.message_id, "channel": message.channel, "to": mask(message.to),
+        line = {"message_id": message.message_id, "channel": message.channel,
+                "to": mask(message.to) if self.masked else message.to,
                 "campaign_id": message.campaign_id, "subject": message.subject, "body": message.body,
                 "encoding": message.encoding,
                 "sent_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
@@ -52,8 +55,8 @@ class FileProvider:
                 line[key] = message.extra[key]
         text = json.dumps(line, ensure_ascii=False, default=str) + "\n"
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
             path = self.path(message.channel)
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             try:
                 if message.channel not in self._checked:
@@ -74,7 +77,8 @@ class FileProvider:
         with self._lock:
             if self._known is None:
                 self._known = set()
-                for path in sorted(self.folder.glob("*.jsonl")) if self.folder.exists() else []:
+                paths = [self.fixed_path] if self.fixed_path is not None else sorted(self.folder.glob("*.jsonl"))
+                for path in (p for p in paths if p.exists()):
                     with open(path, encoding="utf-8") as handle:
                         for raw in handle:
                             try:

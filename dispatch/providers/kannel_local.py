@@ -13,7 +13,8 @@ every message (so Kannel reports ``8`` accepted by the SMSC, then ``1`` delivere
 one as ``Got message N: <from to text body>``. It exits on end-of-file of its standard input, so
 that is kept open on a pipe for as long as it runs. The configuration is the README's Kannel
 section with free ports: admin, smsbox and sendsms interfaces bound to 127.0.0.1, the SMSC port
-accepting only 127.0.0.1, long messages allowed (``max-messages = 10``, ``concatenation``).
+accepting only 127.0.0.1, long messages allowed (``max-messages = 10``, ``concatenation``), and a
+failed delivery-report callback retried (``http-request-retry``; Kannel drops it otherwise).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ group = smsbox
 bearerbox-host = 127.0.0.1
 sendsms-port = {sendsms}
 sendsms-interface = 127.0.0.1
+http-request-retry = 3
+http-queue-delay = 1
 log-level = 1
 log-file = "{folder / 'smsbox.log'}"
 

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
 
 from dispatch.providers.base import (Accepted, AmbiguousFailure, Outgoing, PermanentFailure,
@@ -129,7 +130,7 @@ class SmtpProvider:
             self._drop()
             raise TemporaryFailure(f"SMTP connection lost before the message was sent ({type(exc).__name__})") from exc
         try:
-            code, reply = client.data(email.as_bytes())
+            code, reply = client.data(email.as_bytes(policy=SMTP_POLICY))  # CRLF line ends, as SMTP wants
         except smtplib.SMTPDataError as exc:
             raise (TemporaryFailure if 400 <= exc.smtp_code < 500 else PermanentFailure)(
                 f"SMTP refused the message: {exc.smtp_code}") from exc

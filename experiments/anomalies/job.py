@@ -1,12 +1,12 @@
-"""The anomaly job: score the hourly mart, upsert incidents into ``experiments.anomaly_alerts`` and
-deliver new ones through an outbox (``experiments.alert_deliveries``).
+"""The anomaly job: score the hourly mart and upsert incidents into ``experiments.anomaly_alerts``.
 
 ``run_anomalies(conn, settings, since=None)`` takes a read-write connection to the build database.
-Incidents and their outbox rows are written in one transaction; the key of an incident is its
-metric + direction + slice + start, and an incident that continues (same metric, direction and
-slice, overlapping or within ``MERGE_GAP_HOURS`` of a stored one) extends the stored one instead of
-opening a new one, so re-running never duplicates. Deliveries happen after the commit; a sink that
-is down leaves its rows pending, and every run retries all pending rows — no alert is lost.
+Incidents are written in one transaction; the key of an incident is its metric + direction + slice
++ start, and an incident that continues (same metric, direction and slice, overlapping or within
+``MERGE_GAP_HOURS`` of a stored one) extends the stored one instead of opening a new one, so
+re-running never duplicates. A new incident has ``alerted_at`` NULL until the roof
+(``nudgelab.alerts``) has queued its alerts in dispatch's outbox — that column is the hand-over,
+so an alert is neither lost nor queued twice whatever stops in between.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import polars as pl
 from experiments.anomalies.baseline import Params
 from experiments.anomalies.localise import Incident, Localiser, alias_classes, slice_label
 from experiments.anomalies.series import DIMS, METRICS, build_slices, score_metric
-from experiments.anomalies.sinks import Sink, deliver, retry_policy, sinks_from_env
 from warehouse.settings import Settings
 from warehouse.sql import frame as sql_frame
 
@@ -47,15 +46,8 @@ DDL = [
         folded_alerts INTEGER,
         first_seen_at TIMESTAMPTZ NOT NULL,
         updated_at TIMESTAMPTZ NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS experiments.alert_deliveries (
-        incident_id VARCHAR NOT NULL,
-        sink VARCHAR NOT NULL,
-        status VARCHAR NOT NULL,
-        attempts INTEGER NOT NULL,
-        last_error VARCHAR,
-        created_at TIMESTAMPTZ NOT NULL,
-        delivered_at TIMESTAMPTZ,
-        PRIMARY KEY (incident_id, sink))""",
+    # NULL until the incident's alerts are queued (nudgelab.alerts)
+    "ALTER TABLE experiments.anomaly_alerts ADD COLUMN IF NOT EXISTS alerted_at TIMESTAMPTZ",
 ]
 
 COLUMNS = ["incident_id", "metric", "direction", "slice", *DIMS, "start_at", "end_at", "is_open", "observed", "expected",
@@ -64,8 +56,14 @@ COLUMNS = ["incident_id", "metric", "direction", "slice", *DIMS, "start_at", "en
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    had_column = conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'experiments' "
+                              "AND table_name = 'anomaly_alerts' AND column_name = 'alerted_at'").fetchone()[0]
+    existed = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'experiments' "
+                           "AND table_name = 'anomaly_alerts'").fetchone()[0]
     for statement in DDL:
         conn.execute(statement)
+    if existed and not had_column:  # incidents from before the hand-over column were alerted by then
+        conn.execute("UPDATE experiments.anomaly_alerts SET alerted_at = first_seen_at")
 
 
 def severity(affected: float, relative: float) -> str:
@@ -129,8 +127,8 @@ def read_mart(conn: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, dict[str, 
     return frame, {r: tz for r, tz in rows}
 
 
-def _upsert(conn: duckdb.DuckDBPyConnection, records: list[dict], sinks: list[Sink], now: datetime) -> tuple[list[str], list[str]]:
-    """Insert new incidents (with their outbox rows) and extend continuing ones; (new ids, extended ids)."""
+def _upsert(conn: duckdb.DuckDBPyConnection, records: list[dict], now: datetime) -> tuple[list[str], list[str]]:
+    """Insert new incidents and extend continuing ones; (new ids, extended ids)."""
     existing = conn.execute(
         "SELECT incident_id, metric, direction, slice, start_at, end_at FROM experiments.anomaly_alerts").fetchall()
     by_slice: dict[tuple, list[list]] = {}
@@ -162,9 +160,6 @@ def _upsert(conn: duckdb.DuckDBPyConnection, records: list[dict], sinks: list[Si
         conn.execute(f"INSERT INTO experiments.anomaly_alerts ({', '.join(COLUMNS)}) VALUES "
                      f"({', '.join('?' for _ in COLUMNS)}) ON CONFLICT (incident_id) DO NOTHING",
                      [row[c] for c in COLUMNS])
-        for sink in sinks:
-            conn.execute("INSERT INTO experiments.alert_deliveries VALUES (?, ?, 'pending', 0, NULL, ?, NULL) "
-                         "ON CONFLICT DO NOTHING", [iid, sink.name, now])
         by_slice.setdefault((rec["metric"], rec["direction"], rec["slice"]), []).append([iid, rec["start_at"], rec["end_at"]])
         new_ids.append(iid)
     return new_ids, extended
@@ -180,48 +175,14 @@ def alerts(conn: duckdb.DuckDBPyConnection, ids: list[str] | None = None) -> lis
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
-def deliver_pending(conn: duckdb.DuckDBPyConnection, sinks: list[Sink], env: dict[str, str] | None = None) -> dict[str, int]:
-    """Deliver every pending outbox row whose sink is configured; record the outcome."""
-    attempts, backoff = retry_policy(env)
-    by_name = {s.name: s for s in sinks}
-    pending = conn.execute("SELECT incident_id, sink, attempts FROM experiments.alert_deliveries "
-                           "WHERE status = 'pending' ORDER BY created_at, incident_id").fetchall()
-    if not pending:
-        return {"delivered": 0, "pending": 0}
-    records = {a["incident_id"]: a for a in alerts(conn, sorted({p[0] for p in pending}))}
-    delivered = failed = 0
-    down: set[str] = set()
-    for iid, name, tried in pending:
-        sink = by_name.get(name)
-        if sink is None or iid not in records:
-            failed += 1
-            continue
-        if name in down:  # this sink already failed all its retries in this run: leave the rest pending
-            failed += 1
-            continue
-        payload = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in records[iid].items()}
-        ok, made, error = deliver(sink, payload, attempts, backoff)
-        now = datetime.now(timezone.utc)
-        conn.execute("UPDATE experiments.alert_deliveries SET status = ?, attempts = ?, last_error = ?, delivered_at = ? "
-                     "WHERE incident_id = ? AND sink = ?",
-                     ["delivered" if ok else "pending", tried + made, None if ok else error, now if ok else None, iid, name])
-        if ok:
-            delivered += 1
-        else:
-            failed += 1
-            down.add(name)
-    return {"delivered": delivered, "pending": failed}
-
-
 def run_anomalies(conn: duckdb.DuckDBPyConnection, settings: Settings, since: datetime | None = None,
-                  sinks: list[Sink] | None = None, params: Params | None = None) -> dict:
-    """Score ``marts.fct_metric_timeseries``, upsert incidents (one transaction), deliver new ones.
+                  params: Params | None = None) -> dict:
+    """Score ``marts.fct_metric_timeseries`` and upsert incidents (one transaction).
 
-    ``since``: only incidents that end at or after this instant are stored and sent (all history is
-    still used for the baselines). ``sinks``: default ``sinks_from_env(settings)``.
-    Returns a summary: counts of new / extended incidents, deliveries, seconds, and the incidents."""
+    ``since``: only incidents that end at or after this instant are stored (all history is still
+    used for the baselines). Returns a summary: counts of new / extended incidents, seconds, and
+    the incidents."""
     started = time.perf_counter()
-    sinks = sinks_from_env(settings) if sinks is None else sinks
     ensure_tables(conn)
     frame, region_tz = read_mart(conn)
     records = find_incidents(frame, region_tz, params)
@@ -231,17 +192,15 @@ def run_anomalies(conn: duckdb.DuckDBPyConnection, settings: Settings, since: da
     now = datetime.now(timezone.utc)
     conn.execute("BEGIN TRANSACTION")
     try:
-        new_ids, extended = _upsert(conn, records, sinks, now)
+        new_ids, extended = _upsert(conn, records, now)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    outcome = deliver_pending(conn, sinks)
     return {
         "series_hours": int(frame.height and len(METRICS) * _series_count(frame) * frame["hour_at"].n_unique()),
         "incidents_found": len(records), "new": len(new_ids), "extended": len(extended),
-        "delivered": outcome["delivered"], "pending_deliveries": outcome["pending"],
-        "sinks": [s.name for s in sinks], "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(time.perf_counter() - started, 3),
         "new_ids": new_ids, "incidents": alerts(conn, [r for r in new_ids + extended]) if new_ids or extended else [],
     }
 

@@ -155,3 +155,27 @@ def test_form_errors_have_fields_but_no_lines():
     with pytest.raises(CampaignError) as caught:
         campaign_from_dict({"id": "x", "category": "promotional", "channels": ["sms"], "templates": {"sms": ""}})
     assert caught.value.problems == ["templates.sms: the message text is missing"]
+
+
+def test_a_schedule_after_each_users_event_needs_a_users_file_and_a_zone(tmp_path):
+    import polars as pl
+
+    from dispatch.timing import TimingError, event_due
+
+    users = tmp_path / "carts.csv"
+    users.write_text("user_id,abandoned_at\nu1,2030-01-01T10:00:00+01:00\nu2,2020-01-01T10:00:00Z\n")
+    campaign = campaign_from_dict({"campaign": {
+        "id": "cart", "name": "Cart", "category": "transactional", "channels": ["sms"],
+        "audience": {"users_file": str(users)}, "schedule": {"after": "abandoned_at", "delay": "30m"},
+        "templates": {"sms": "Your cart"}}})
+    assert (campaign.schedule.mode, campaign.schedule.column, campaign.schedule.delay) == (
+        "after", "abandoned_at", timedelta(minutes=30))
+    now = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+    frame = pl.DataFrame({"user_id": ["u1", "u2"], "abandoned_at": ["2030-01-01T10:00:00+01:00", "2020-01-01T10:00:00Z"]})
+    due = event_due(frame, campaign.schedule, now).to_list()
+    assert due == [datetime(2030, 1, 1, 9, 30, tzinfo=timezone.utc), now]      # never before now
+    with pytest.raises(TimingError, match="user u3: abandoned_at='2026-12-01 10:00' is not an ISO 8601 instant with its zone"):
+        event_due(pl.DataFrame({"user_id": ["u3"], "abandoned_at": ["2026-12-01 10:00"]}), campaign.schedule, now)
+    with pytest.raises(CampaignError, match=r"campaign\.schedule\.after: needs audience\.users_file"):
+        campaign_from_dict({"campaign": {"id": "cart", "name": "Cart", "category": "transactional", "channels": ["sms"],
+                                         "schedule": {"after": "abandoned_at"}, "templates": {"sms": "x"}}})

@@ -44,9 +44,12 @@ def smtp_server():
         controller.stop()
 
 
+BODY = "Your bill of $42.10 is due on 3 Dec.\nPay: https://n.test/l/abc\n" + "Line of the statement.\n" * 80
+
+
 def outgoing(message_id: str, to: str, **extra) -> Outgoing:
-    return Outgoing(message_id, "email", to, "Your bill of $42.10 is due on 3 Dec.\nPay: https://n.test/l/abc",
-                    "Bill due — 3 Dec", "bill_due", None, extra)
+    # longer than one SMTP line (1,000 bytes): the message must go out with CRLF line ends
+    return Outgoing(message_id, "email", to, BODY, "Bill due — 3 Dec", "bill_due", None, extra)
 
 
 def test_an_email_arrives_with_its_headers_text_and_html(smtp_server):
@@ -63,7 +66,7 @@ def test_an_email_arrives_with_its_headers_text_and_html(smtp_server):
     assert box.messages[0][0] == "bills@nudgelab.test"
     assert parsed["Subject"] == "Bill due — 3 Dec"
     assert parsed["X-Nudgelab-Message-Id"] == "m-1" and parsed["X-Nudgelab-Campaign"] == "bill_due"
-    assert parsed.get_body(("plain",)).get_content().startswith("Your bill of $42.10")
+    assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n") == BODY
     assert "<b>due</b>" in parsed.get_body(("html",)).get_content()
 
 
