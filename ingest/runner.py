@@ -22,7 +22,7 @@ from ingest.hashing import key_fingerprint
 from ingest.loader import IngestSummary, check_timezone, ingest_batch
 from ingest.readers.base import ReaderError
 from ingest.schema import HashKeyMismatch, check_hash_key, recorded_fingerprint
-from ingest.spool import closed_files, mark_done
+from ingest.spool import closed_files, mark_done, spool_format
 from ingest.stage import header_line
 from warehouse.connections import connect_build
 from warehouse.lock import warehouse_lock
@@ -53,7 +53,7 @@ def plan_batches(files: list[tuple[Path, bool]], fmt: str, event_type: str | Non
     shape_of_last = None
     for path, from_spool in files:
         try:
-            chosen = "jsonl" if from_spool else detect_format(path, fmt)
+            chosen = spool_format(path) if from_spool else detect_format(path, fmt)
             size = path.stat().st_size
             shape = (chosen, event_type or type_from_name(path), from_spool, _first_line(path, chosen))
         except (ReaderError, OSError) as exc:

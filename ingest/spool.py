@@ -8,19 +8,28 @@ between the commit and the move re-ingests the file next time, which loads nothi
 (every row is then a duplicate): nothing is lost and nothing counted twice. A writer that dies
 before closing leaves its ``.partial`` file: the drain publishes it once that process is gone
 (every complete line was fsync'd; a torn last line is cut off).
+
+The spool is format-aware: contract JSON lines sit at its top, and a vendor's requests as the
+receiver got them sit in a folder named after the vendor's reader (``spool/kannel/``: one logged
+callback per line), appended by ``LineAppender`` and read by that reader — so the status tables
+live once, in ingestion.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 PARTIAL = ".jsonl.partial"
 CLOSED = ".jsonl"
+OPEN = ".partial"          # any spool file still being written
 DONE_DIR = "done"
+FORMAT_FOLDERS = ("kannel", "twilio", "sendgrid", "smpp")   # spool/<reader format>/
 
 
 class SpoolWriter:
@@ -91,7 +100,7 @@ def recover_partials(spool_dir: Path) -> list[Path]:
     """Publish the open files of writers that died (a crash before ``close``): every complete
     line in them was fsync'd and counts; a torn last line is cut off. Returns the files published."""
     published = []
-    for path in sorted(spool_dir.glob(f"*{PARTIAL}")):
+    for path in sorted(spool_dir.glob(f"*{OPEN}")):
         pid_text = path.name.split("-", 1)[0]
         if not pid_text.isdigit() or _alive(int(pid_text)):
             continue
@@ -100,7 +109,7 @@ def recover_partials(spool_dir: Path) -> list[Path]:
             end = data.rfind(b"\n") + 1
             if end < len(data):
                 handle.truncate(end)
-        closed = path.with_name(path.name[: -len(PARTIAL)] + CLOSED)
+        closed = path.with_name(path.name[: -len(OPEN)])
         os.replace(path, closed)
         published.append(closed)
     return published
@@ -108,12 +117,75 @@ def recover_partials(spool_dir: Path) -> list[Path]:
 
 def closed_files(spool_dir: Path) -> list[Path]:
     """Spool files ready for ingest (closed ones, oldest first; dead writers' open files are
-    published first)."""
+    published first): contract JSON lines at the top, vendor requests in their format folders."""
     if not spool_dir.exists():
         return []
-    recover_partials(spool_dir)
-    files = [p for p in spool_dir.iterdir() if p.is_file() and p.name.endswith(CLOSED)]
+    files = []
+    for folder in (spool_dir, *(spool_dir / name for name in FORMAT_FOLDERS)):
+        if not folder.is_dir():
+            continue
+        recover_partials(folder)
+        top = folder == spool_dir
+        files += [p for p in folder.iterdir() if p.is_file() and not p.name.endswith(OPEN)
+                  and (p.name.endswith(CLOSED) or not top)]
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def spool_format(path: Path) -> str:
+    """The reader format of a spool file: its folder's name, or contract JSON lines at the top."""
+    return path.parent.name if path.parent.name in FORMAT_FOLDERS else "jsonl"
+
+
+class LineAppender:
+    """Lines appended to ``spool/<folder>/<pid>-<uuid>.log.partial`` (``.jsonl`` for contract
+    events at the spool's top), each fsync'd before
+    ``append`` returns (a callback is answered only once it is durable), safe from many threads.
+    The file is closed (renamed without ``.partial``) after ``max_lines`` lines or ``max_seconds``
+    — ``rotate_if_old`` is meant to be called every second or so, so a quiet receiver's last lines
+    reach ingestion too."""
+
+    def __init__(self, folder: Path, max_lines: int = 50_000, max_seconds: float = 5.0, suffix: str = ".log") -> None:
+        self.folder, self.max_lines, self.max_seconds, self.suffix = folder, max_lines, max_seconds, suffix
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._lines = 0
+        self._opened = 0.0
+
+    def _open(self) -> None:
+        self._path = self.folder / f"{os.getpid()}-{uuid.uuid4().hex}{self.suffix}{OPEN}"
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._lines, self._opened = 0, time.monotonic()
+
+    def append(self, line: str) -> None:
+        data = (line.replace("\n", " ").replace("\r", " ") + "\n").encode("utf-8")
+        with self._lock:
+            if self._fd is None:
+                self._open()
+            assert self._fd is not None
+            os.write(self._fd, data)
+            os.fsync(self._fd)
+            self._lines += 1
+            if self._lines >= self.max_lines:
+                self._close()
+
+    def _close(self) -> None:
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        assert self._path is not None
+        os.replace(self._path, self._path.with_name(self._path.name[: -len(OPEN)]))
+        self._fd, self._path = None, None
+
+    def rotate_if_old(self) -> None:
+        with self._lock:
+            if self._fd is not None and time.monotonic() - self._opened >= self.max_seconds:
+                self._close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
 
 
 def mark_done(path: Path) -> Path:

@@ -1,0 +1,3 @@
+"""The receiver: the HTTP side of the loop (``nudgelab serve``). Gateways' callbacks and tracked
+links come in, go to the spool as received (fsync'd before the answer), and ingestion reads them
+with the vendor readers; the receiver never writes the warehouse."""

@@ -1,0 +1,177 @@
+"""The receiver's ASGI app (Starlette): ``create_app(home)``.
+
+Routes (fixed, so that gateways can be configured against them):
+
+* ``GET|POST /kannel/dlr`` — Kannel's ``dlr-url`` callback. The query string (or a form body) is
+  appended as received, behind its receipt time and a TAB, to ``spool/kannel/``, where
+  ``ingest.readers.kannel`` reads it; a report naming one of our messages also settles that
+  message's outcome in ops.sqlite (``outbox.record_receipt``, status from ingestion's one table).
+* ``GET|HEAD /l/{code}`` — a tracked link: 302 to its deep link, and a ``clicks`` event with the
+  user agent and the client's address (hashed by ingestion) to the spool. A HEAD request is a
+  machine's (link previews, scanners): recorded, flagged ``is_bot`` with its reason, so it is kept
+  and not counted as a human click. An unknown or malformed code is 404.
+* ``GET /healthz``.
+
+Everything a request could get wrong is a 4xx with a one-line reason: a query over 8 KiB (414), a
+body over 64 KiB (413), bytes that are not UTF-8 (400), a callback without a report type (400),
+unknown routes (404), other methods (405). The answer comes only after the line is fsync'd, so
+a 2xx means durable; a crash loses nothing that was answered (the spool publishes a dead
+receiver's open files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import sqlite3
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from dispatch import outbox
+from dispatch.ops import connect
+from ingest import vendor_statuses
+from ingest.readers.kannel import TYPE_KEYS as DLR_TYPE_KEYS
+from ingest.spool import LineAppender
+
+MAX_QUERY = 8 * 1024
+MAX_BODY = 64 * 1024
+CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def _form_text(request: Request) -> str:
+    """The callback's parameters as text: the query string, or a form body (bounded, UTF-8)."""
+    raw_query: bytes = request.scope.get("query_string", b"")
+    if len(raw_query) > MAX_QUERY:
+        raise BadRequest(414, f"query string over {MAX_QUERY:,} bytes")
+    body = b""
+    if request.method == "POST":
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise BadRequest(413, f"body over {MAX_BODY:,} bytes")
+    raw = body if body.strip() else raw_query
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(400, "the request is not UTF-8") from exc
+    if any(ch in text for ch in "\r\n\t\x00"):
+        raise BadRequest(400, "control characters in the parameters")
+    return text.strip()
+
+
+class Receiver:
+    """The state behind the routes: the spool appenders and one ops.sqlite connection."""
+
+    def __init__(self, home: Path, rotate_seconds: float = 5.0) -> None:
+        self.home = home
+        spool = home / "spool"
+        self.kannel = LineAppender(spool / "kannel", max_seconds=rotate_seconds)
+        self.events = LineAppender(spool, max_seconds=rotate_seconds, suffix=".jsonl")
+        self._ops: sqlite3.Connection | None = None
+        self._ops_lock = threading.Lock()
+
+    def ops(self) -> sqlite3.Connection:
+        if self._ops is None:
+            self._ops = connect(self.home / "ops.sqlite")
+        return self._ops
+
+    def settle(self, message_id: str, status: str, provider_id: str | None) -> None:
+        with self._ops_lock:
+            outbox.record_receipt(self.ops(), message_id, status, provider_id, "kannel")
+
+    def link(self, code: str) -> tuple | None:
+        with self._ops_lock:
+            return self.ops().execute(
+                "SELECT l.message_id, l.link_id, l.url, m.user_id, m.campaign_id, m.channel FROM links l "
+                "LEFT JOIN messages m USING (message_id) WHERE l.code = ?", [code]).fetchone()
+
+    def rotate(self) -> None:
+        self.kannel.rotate_if_old()
+        self.events.rotate_if_old()
+
+    def close(self) -> None:
+        self.kannel.close()
+        self.events.close()
+        if self._ops is not None:
+            self._ops.close()
+
+
+def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
+    receiver = Receiver(home, rotate_seconds)
+
+    async def kannel_dlr(request: Request) -> Response:
+        try:
+            text = await _form_text(request)
+        except BadRequest as exc:
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+        kind = next((fields[k] for k in DLR_TYPE_KEYS if fields.get(k)), None)
+        if kind is None:
+            return PlainTextResponse("not a Kannel delivery report: no type (dlr-url needs type=%d)", status_code=400)
+        await run_in_threadpool(receiver.kannel.append, f"{_now()}\t{text}")
+        message_id = fields.get("message_id")
+        if message_id:
+            status = vendor_statuses.kannel_status(kind, None)
+            await run_in_threadpool(receiver.settle, message_id, status, fields.get("id") or None)
+        return PlainTextResponse("ok")
+
+    async def tracked_link(request: Request) -> Response:
+        code = request.path_params["code"]
+        if not CODE.match(code):
+            return PlainTextResponse("no such link", status_code=404)
+        found = await run_in_threadpool(receiver.link, code)
+        if found is None:
+            return PlainTextResponse("no such link", status_code=404)
+        message_id, link_id, url, user_id, campaign_id, channel = found
+        head = request.method == "HEAD"
+        event = {"event_type": "clicks", "event_id": f"clk-{uuid.uuid4().hex}", "occurred_at": _now(),
+                 "message_id": message_id, "user_id": user_id, "campaign_id": campaign_id, "channel": channel,
+                 "link_id": link_id, "url": url, "user_agent": request.headers.get("user-agent", "")[:500],
+                 "ip": request.client.host if request.client else None}
+        if head:
+            event.update(is_bot=True, bot_reason="head_request")
+        await run_in_threadpool(receiver.events.append, json.dumps(event, ensure_ascii=False))
+        return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        async def rotate_forever():
+            while True:
+                await asyncio.sleep(min(1.0, rotate_seconds / 2))
+                await run_in_threadpool(receiver.rotate)
+
+        task = asyncio.create_task(rotate_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            receiver.close()
+
+    routes = [Route("/kannel/dlr", kannel_dlr, methods=["GET", "POST"]),
+              Route("/l/{code}", tracked_link, methods=["GET", "HEAD"]),
+              Route("/healthz", healthz, methods=["GET"])]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,206 @@
+"""The receiver as a real process (``nudgelab serve`` on 127.0.0.1): delivery reports and tracked
+links reach the spool and then the warehouse; hostile requests get 4xx and it keeps running; a
+SIGKILL during a burst loses no callback that was answered; and the loop through real Kannel."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from dispatch.ops import connect, now_iso, transaction
+from dispatch.providers.kannel_local import LocalKannel, free_port, missing
+from ingest.spool import closed_files
+from tests.conftest import ROOT, TEST_KEY, query, run_cli
+from tests.dispatch.outbox_rows import queue, states
+
+BROWSER = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0 Mobile Safari/537.36"
+
+
+class Served:
+    def __init__(self, home: Path) -> None:
+        self.home, self.port = home, free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Served":
+        env = dict(os.environ, NUDGELAB_HOME=str(self.home), NUDGELAB_HASH_KEY=TEST_KEY,
+                   NUDGELAB_RECEIVER_ROTATE_SECONDS="0.3")
+        self.process = subprocess.Popen([sys.executable, "-m", "nudgelab.cli", "serve", "--port", str(self.port)],
+                                        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"the receiver did not start: {self.process.stderr.read().decode()[-2000:]}")
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for k, v in (headers or {}).items():
+                conn.putheader(k, v)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            response = conn.getresponse()
+            return response.status, response.read(), dict(response.getheaders())
+        finally:
+            conn.close()
+
+    def get(self, path: str, **headers):
+        return self.request("GET", path, headers=headers)
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def served(home):
+    server = Served(home).start()
+    yield server
+    server.stop()
+
+
+def wait_closed(home: Path, seconds: float = 5.0) -> list[Path]:
+    time.sleep(0.7)  # past the receiver's rotation (0.3 s in the tests)
+    return closed_files(home / "spool")
+
+
+def test_a_delivery_report_is_spooled_as_received_and_lands_in_the_warehouse(served, home, settings):
+    status, body, _ = served.get("/kannel/dlr?message_id=m-abc&type=1&answer=&ts=1796137594&smsc=fake&id=k-1")
+    assert (status, body) == (200, b"ok")
+    assert served.request("POST", "/kannel/dlr", b"message_id=m-abc&type=8&answer=ACK%2F&ts=1796137593&smsc=fake&id=k-0",
+                          {"Content-Type": "application/x-www-form-urlencoded"})[0] == 200
+    files = wait_closed(home)
+    lines = [line for f in files for line in f.read_text().splitlines()]
+    assert len(lines) == 2 and all("\tmessage_id=m-abc&type=" in line for line in lines)
+    assert run_cli("ingest", "--spool").returncode == 0
+    assert query(settings, "SELECT message_id, status, provider_message_id FROM raw.deliveries ORDER BY status") == [
+        ("m-abc", "accepted", "k-0"), ("m-abc", "delivered", "k-1")]
+
+
+def test_a_report_settles_an_unknown_outcome_in_the_outbox(served, home):
+    ops = connect(home / "ops.sqlite")
+    (message_id,) = queue(ops, ["u1"], "kannel")
+    with transaction(ops):
+        ops.execute("UPDATE messages SET state = 'unknown', last_error = 'crash' WHERE message_id = ?", [message_id])
+    assert served.get(f"/kannel/dlr?message_id={message_id}&type=1&id=k-9")[0] == 200
+    assert states(ops)[message_id][0] == "sent"
+    ops.close()
+
+
+def test_a_tracked_link_redirects_and_records_a_human_click_and_a_flagged_machine_one(served, home, settings):
+    ops = connect(home / "ops.sqlite")
+    (message_id,) = queue(ops, ["u7"], "kannel", campaign_id="winter_promo")
+    url = "https://shop.example.com/winter?utm_campaign=winter_promo"
+    with transaction(ops):
+        ops.execute("INSERT INTO links VALUES ('AbC123xyz09', ?, 'offer', ?, ?)", [message_id, url, now_iso()])
+    ops.close()
+    status, _, headers = served.get("/l/AbC123xyz09", **{"User-Agent": BROWSER})
+    assert status == 302 and headers["location"] == url
+    assert served.request("HEAD", "/l/AbC123xyz09", headers={"User-Agent": "Slackbot-LinkExpanding 1.0"})[0] == 302
+    assert served.get("/l/NotACode42")[0] == 404
+    wait_closed(home)
+    assert run_cli("ingest", "--spool").returncode == 0
+    rows = query(settings, "SELECT message_id, user_id, link_id, is_bot, bot_reason, ip_hash IS NOT NULL FROM raw.clicks "
+                           "ORDER BY is_bot")
+    assert rows == [(message_id, "u7", "offer", False, None, True), (message_id, "u7", "offer", True, "head_request", True)]
+    assert "127.0.0.1" not in json.dumps(query(settings, "SELECT * FROM raw.clicks"), default=str)
+
+
+def test_hostile_requests_get_4xx_and_the_receiver_keeps_running(served):
+    cases = [
+        ("GET", "/kannel/dlr?message_id=m-1", None, 400),                  # no report type
+        ("GET", "/kannel/dlr?type=1&" + "x" * 9000, None, 414),            # over 8 KiB of query
+        ("POST", "/kannel/dlr", b"type=1&x=" + b"y" * (10 * 1024 * 1024), 413),   # a 10 MB body
+        ("POST", "/kannel/dlr", b"type=1&text=\xff\xfe\xfa", 400),         # not UTF-8
+        ("GET", "/l/..%2F..%2Fetc%2Fpasswd", None, 404),                     # traversal in a link code
+        ("GET", "/l/%00%00", None, 404),
+        ("GET", "/nowhere", None, 404),
+        ("DELETE", "/kannel/dlr", None, 405),
+    ]
+    for method, path, body, expected in cases:
+        try:
+            status = served.request(method, path, body)[0]
+        except (ConnectionResetError, BrokenPipeError):
+            status = 413 if expected == 413 else None   # the server may close on an oversized body
+        assert status == expected, (method, path[:40], status)
+    raw = http.client.HTTPConnection("127.0.0.1", served.port, timeout=5)
+    raw.sock = None
+    raw.connect()
+    raw.sock.sendall(b"GET /kannel/dlr?type=1&text=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply = raw.sock.recv(200)
+    raw.close()
+    assert reply.startswith(b"HTTP/1.1 4"), reply[:40]
+    assert served.get("/healthz")[0] == 200 and served.process.poll() is None
+
+
+def test_a_receiver_killed_during_a_burst_loses_no_answered_callback(home, settings):
+    server = Served(home).start()
+    answered: list[int] = []
+
+    def one(i: int):
+        try:
+            status = server.get(f"/kannel/dlr?message_id=m-burst-{i}&type=1&id=k-{i}")[0]
+        except OSError:
+            return
+        if status == 200:
+            answered.append(i)
+
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(one, i) for i in range(3000)]
+        while len(answered) < 500:
+            time.sleep(0.01)
+        server.process.kill()        # SIGKILL mid-burst
+        for f in futures:
+            f.result()
+    server.process.wait()
+    assert 500 <= len(answered) < 3000
+    again = Served(home).start()     # a new process; the dead one's open file is published by the drain
+    again.stop()
+    assert run_cli("ingest", "--spool").returncode == 0
+    landed = {r[0] for r in query(settings, "SELECT message_id FROM raw.deliveries")}
+    assert {f"m-burst-{i}" for i in answered} <= landed
+    assert query(settings, "SELECT count(*) FROM raw.quarantine") == [(0,)]     # no half-written line landed
+
+
+def test_the_loop_through_kannel_reports_every_message_back_through_the_receiver(home, settings, tmp_path):
+    if missing():
+        pytest.fail("Kannel is not installed: `make test` installs kannel and kannel-extras")
+    server = Served(home).start()
+    try:
+        with LocalKannel(tmp_path / "kannel") as kannel:
+            ops = connect(home / "ops.sqlite")
+            ids = queue(ops, [f"r{i}" for i in range(40)], "kannel", phone_prefix="+1202570", run_id="loop")
+            ops.close()
+            env = {**kannel.env(f"http://127.0.0.1:{server.port}"), "NUDGELAB_DISPATCH_PROVIDERS": "sms=kannel"}
+            run = run_cli("dispatch", "run", "--once", "--threads", "8", env_extra=env)
+            assert run.returncode == 0 and run.stdout.startswith("sent 40,"), run.stderr
+            deadline = time.monotonic() + 30
+            ops = connect(home / "ops.sqlite")
+            while time.monotonic() < deadline:
+                got = ops.execute("SELECT count(DISTINCT message_id) FROM receipts WHERE status = 'delivered'").fetchone()[0]
+                if got == 40:
+                    break
+                time.sleep(0.2)
+            assert got == 40
+            ops.close()
+    finally:
+        server.stop()
+    assert run_cli("ingest", "--spool").returncode == 0
+    assert query(settings, "SELECT status, count(DISTINCT message_id) FROM raw.deliveries GROUP BY 1 ORDER BY 1") == [
+        ("accepted", 40), ("delivered", 40)]
+    assert {r[0] for r in query(settings, "SELECT message_id FROM raw.sends")} == set(ids)
