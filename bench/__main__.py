@@ -112,7 +112,7 @@ def main() -> int:
     days = int(os.environ.get("BENCH_DAYS", "30"))
     ingest_target = int(os.environ.get("BENCH_INGEST_ROWS", "5000000"))
     sections = set(os.environ.get("BENCH_SECTIONS",
-                                  "experiments,anomalies,small_files,dispatch,generate,ingest,build,app").split(","))
+                                  "experiments,anomalies,small_files,dispatch,receiver,generate,ingest,build,app").split(","))
     results: dict = {"machine": {"cpus": os.cpu_count()}, "users": users, "days": days}
     OUT.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="nudgelab-bench-"))
@@ -137,6 +137,11 @@ def main() -> int:
 
             print("dispatch: planning for a million recipients; the worker into Kannel with delivery reports", flush=True)
             results["dispatch"] = bench_dispatch(_line, scratch)
+        if "receiver" in sections:
+            from bench.receiver import bench_receiver
+
+            print("receiver: delivery-report callbacks into the spool, beside a minimal ASGI app", flush=True)
+            results["receiver"] = bench_receiver(_line, scratch)
         print(f"generator: {users:,} users × {days} days", flush=True)
         for fmt in ("csv", "parquet"):
             work = scratch / f"gen-{fmt}"

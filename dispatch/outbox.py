@@ -112,10 +112,10 @@ def record_receipt(conn: sqlite3.Connection, message_id: str, status: str, provi
     ``unknown`` message as sent (a report exists only for a message the gateway took). Returns
     whether the message was one of ours."""
     stamp = iso(received_at) if received_at else now_iso()
+    if conn.execute("SELECT 1 FROM messages WHERE message_id = ?", [message_id]).fetchone() is None:
+        return False  # not ours (another sender's report): no write lock taken for it
     with transaction(conn):
         known = conn.execute("SELECT state FROM messages WHERE message_id = ?", [message_id]).fetchone()
-        if known is None:
-            return False
         conn.execute("INSERT INTO receipts VALUES (?, ?, ?, ?, ?)", [message_id, status, provider_message_id, stamp, source])
         if status in SETTLED_BY_RECEIPT and known[0] in ("sending", "unknown"):
             conn.execute("UPDATE messages SET state = 'sent', sent_at = coalesce(sent_at, ?), "

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from warehouse.settings import load_settings
 
-DEFAULT_RECEIVER = "http://127.0.0.1:8787"
+DEFAULT_RECEIVER = "http://127.0.0.1:8600"
 
 
 class DispatchCliError(Exception):

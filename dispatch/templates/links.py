@@ -17,7 +17,7 @@ import hmac
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-DEFAULT_BASE = "http://127.0.0.1:8787"
+DEFAULT_BASE = "http://127.0.0.1:8600"
 
 
 def code_for(key: bytes, message_id: str, link_name: str) -> str:
