@@ -153,6 +153,8 @@ import re
 from datetime import datetime
 from urllib.parse import parse_qsl
 
+from ingest import keywords
+
 UNKNOWN = "unknown"
 
 KANNEL_DLR_TYPES: dict[str, str] = {
@@ -236,9 +238,9 @@ OPEN_LINK_ID = "email_open"
 # bot_reason of an open that SendGrid flags with sg_machine_open (Apple Mail Privacy Protection).
 MACHINE_OPEN_REASON = "apple_mpp"
 
-# Reply keywords the vendor readers emit that mean "stop messaging me" (SPAM comes from e-mail
-# spam reports). Any other keyword is the first word of the reply, upper-cased.
-OPT_OUT_KEYWORDS = ("STOP", "SPAM")
+# Reply keywords that mean "stop messaging me" (SPAM comes from e-mail spam reports): the grammar
+# lives in ingest.keywords.
+OPT_OUT_KEYWORDS = keywords.OPT_OUT
 
 STATUS_TABLES: dict[str, dict[str, str]] = {
     "kannel": KANNEL_DLR_TYPES,
@@ -317,15 +319,10 @@ def error_bucket(vendor: str, code: object) -> str | None:
     return ERROR_BUCKETS.get(vendor.lower(), {}).get(text, UNKNOWN)
 
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-
-
 def reply_keyword(text: str | None) -> str | None:
-    """The keyword of an inbound reply: its first word, upper-cased (``"stop."`` → ``"STOP"``)."""
-    if not text:
-        return None
-    match = _WORD.search(text)
-    return match.group(0).upper() if match else None
+    """The keyword of an inbound reply (``ingest.keywords``: an opt-out, opt-in or help word it
+    says, even inside a short sentence, else its first word upper-cased)."""
+    return keywords.keyword(text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ The tests and the benchmark start one; a developer can too::
         ...
         gateway.received()                  # what reached the "phones"
 
-The fake SMSC (``/usr/lib/kannel/test/fakesmsc -m 0``) sends nothing of its own, acknowledges
-every message (so Kannel reports ``8`` accepted by the SMSC, then ``1`` delivered) and logs each
+The fake SMSC (``/usr/lib/kannel/test/fakesmsc``, interactive) sends only what ``inbound`` writes
+to its input (an inbound message from a phone), acknowledges every message (so Kannel reports ``8`` accepted by the SMSC, then ``1`` delivered) and logs each
 one as ``Got message N: <from to text body>``. It exits on end-of-file of its standard input, so
 that is kept open on a pipe for as long as it runs. The configuration is the README's Kannel
 section with free ports: admin, smsbox and sendsms interfaces bound to 127.0.0.1, the SMSC port
@@ -33,6 +33,7 @@ BEARERBOX = Path("/usr/sbin/bearerbox")
 SMSBOX = Path("/usr/sbin/smsbox")
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
 USERNAME, PASSWORD, ADMIN_PASSWORD = "nudgelab", "local-sendsms", "local-admin"
+MO_ESCAPES = "from=%p&to=%P&text=%a&time=%T&smsc=%i&id=%I"   # %T: Unix time (%t has no zone)
 GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) ?(.*)>$")
 
 
@@ -60,7 +61,20 @@ class Received:
     text: str
 
 
-def config(folder: Path, admin: int, smsbox: int, smsc: int, sendsms: int) -> str:
+def config(folder: Path, admin: int, smsbox: int, smsc: int, sendsms: int, mo_url: str | None = None) -> str:
+    if mo_url:  # inbound messages to the receiver; its answer (if any) goes back as the reply
+        service = f'''group = sms-service
+keyword = default
+get-url = "{mo_url}"
+max-messages = 1
+omit-empty = true
+'''
+    else:
+        service = '''group = sms-service
+keyword = default
+text = "no service"
+max-messages = 0
+'''
     return f"""group = core
 admin-port = {admin}
 admin-password = {ADMIN_PASSWORD}
@@ -96,16 +110,13 @@ password = {PASSWORD}
 max-messages = 10
 concatenation = true
 
-group = sms-service
-keyword = default
-text = "no service"
-max-messages = 0
-"""
+{service}"""
 
 
 class LocalKannel:
-    def __init__(self, folder: Path, start_timeout: float = 30.0) -> None:
+    def __init__(self, folder: Path, start_timeout: float = 30.0, receiver: str | None = None) -> None:
         self.folder = folder
+        self.receiver = receiver      # when given, inbound messages go to its /kannel/mo
         self.start_timeout = start_timeout
         self.admin, self.smsbox_port, self.smsc, self.sendsms = (free_port() for _ in range(4))
         self.processes: dict[str, subprocess.Popen] = {}
@@ -152,7 +163,8 @@ class LocalKannel:
                                 "`apt-get install -y kannel kannel-extras`, or `make test`, which does it")
         self.folder.mkdir(parents=True, exist_ok=True)
         conf = self.folder / "kannel.conf"
-        conf.write_text(config(self.folder, self.admin, self.smsbox_port, self.smsc, self.sendsms))
+        mo_url = f"{self.receiver.rstrip('/')}/kannel/mo?{MO_ESCAPES}" if self.receiver else None
+        conf.write_text(config(self.folder, self.admin, self.smsbox_port, self.smsc, self.sendsms, mo_url))
         deadline = time.monotonic() + self.start_timeout
         try:
             self._spawn("bearerbox", [str(BEARERBOX), str(conf)])
@@ -160,7 +172,7 @@ class LocalKannel:
             self._wait_port(self.smsbox_port, "bearerbox", deadline)
             fake_log = open(self._fake_log, "ab")
             self.processes["fakesmsc"] = subprocess.Popen(
-                [str(FAKESMSC), "-H", "127.0.0.1", "-r", str(self.smsc), "-m", "0"], stdin=subprocess.PIPE,
+                [str(FAKESMSC), "-H", "127.0.0.1", "-r", str(self.smsc), "-m", "1000000"], stdin=subprocess.PIPE,
                 stdout=fake_log, stderr=subprocess.STDOUT, cwd=self.folder, start_new_session=True)
             fake_log.close()
             self._spawn("smsbox", [str(SMSBOX), str(conf)])
@@ -178,6 +190,13 @@ class LocalKannel:
         except BaseException:
             self.stop()
             raise
+
+    def inbound(self, sender: str, to: str, text: str) -> None:
+        """A message from a phone (``sender``) to our number, injected at the fake SMSC."""
+        process = self.processes["fakesmsc"]
+        assert process.stdin is not None
+        process.stdin.write(f"{sender} {to} text {text}\n".encode("utf-8"))
+        process.stdin.flush()
 
     def received(self) -> list[Received]:
         """Every message the fake SMSC got so far, in order."""

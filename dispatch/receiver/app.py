@@ -10,6 +10,14 @@ Routes (fixed, so that gateways can be configured against them):
   user agent and the client's address (hashed by ingestion) to the spool. A HEAD request is a
   machine's (link previews, scanners): recorded, flagged ``is_bot`` with its reason, so it is kept
   and not counted as a human click. An unknown or malformed code is 404.
+* ``GET|POST /kannel/mo`` — an inbound message (Kannel's sms-service ``get-url`` with
+  ``from=%p&to=%P&text=%a&time=%T&smsc=%i&id=%I``; ``%T``, not ``%t``, which has no zone),
+  spooled with the user and the message it answers (the latest sent to that number) for the
+  ``replies`` reader. Its keyword
+  (``ingest.keywords``, the one grammar) acts at once: an opt-out suppresses the number's user for
+  SMS in ops.sqlite — the next ``dispatch run`` cancels what is queued for them — and the answer is
+  one confirmation, which Kannel sends back as the reply; START/UNSTOP/YES lift a STOP; HELP/INFO
+  answer with the help text; anything else gets an empty answer (no reply sent).
 * ``GET /healthz``.
 
 Everything a request could get wrong is a 4xx with a one-line reason: a query over 8 KiB (414), a
@@ -30,7 +38,7 @@ import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -39,14 +47,19 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from dispatch import outbox
-from dispatch.ops import connect
-from ingest import vendor_statuses
+from dispatch.ops import connect, now_iso, transaction
+from ingest import hashing, keywords, vendor_statuses
 from ingest.readers.kannel import TYPE_KEYS as DLR_TYPE_KEYS
 from ingest.spool import LineAppender
 
 MAX_QUERY = 8 * 1024
 MAX_BODY = 64 * 1024
 CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+ANSWERS = {
+    "opt_out": "You will get no more messages from us. Reply START to undo.",
+    "opt_in": "You are subscribed again. Reply STOP to unsubscribe.",
+    "help": "Reminders from nudgelab. Reply STOP to unsubscribe, START to subscribe again.",
+}
 
 
 class BadRequest(Exception):
@@ -106,6 +119,30 @@ class Receiver:
                 "SELECT l.message_id, l.link_id, l.url, m.user_id, m.campaign_id, m.channel FROM links l "
                 "LEFT JOIN messages m USING (message_id) WHERE l.code = ?", [code]).fetchone()
 
+    def inbound(self, phone: str, word: str | None) -> tuple[str | None, str | None, str]:
+        """(user, the message answered, the answer text) for an inbound message; acts on its keyword."""
+        try:
+            number = hashing.normalise_phone(phone)
+        except hashing.HashError:
+            return None, None, ""
+        meaning = keywords.meaning(word)
+        with self._ops_lock:
+            ops = self.ops()
+            found = ops.execute("SELECT user_id FROM contacts WHERE phone = ?", [number]).fetchone()
+            if found is None:
+                return None, None, ANSWERS.get(meaning, "") if meaning == "help" else ""
+            user = found[0]
+            answered = ops.execute("SELECT message_id FROM messages WHERE user_id = ? AND channel IN ('sms', 'rcs') "
+                                   "AND state = 'sent' ORDER BY sent_at DESC LIMIT 1", [user]).fetchone()
+            with transaction(ops):
+                if meaning == "opt_out":
+                    ops.execute("INSERT INTO suppressions VALUES ('sms', ?, 'stop_reply', ?, ?) ON CONFLICT (channel, user_id) "
+                                "DO UPDATE SET reason = excluded.reason, source = excluded.source, created_at = excluded.created_at",
+                                [user, f"inbound {word}", now_iso()])
+                elif meaning == "opt_in":  # lifts a STOP, never an operator's suppression
+                    ops.execute("DELETE FROM suppressions WHERE channel = 'sms' AND user_id = ? AND reason = 'stop_reply'", [user])
+        return user, answered[0] if answered else None, ANSWERS.get(meaning or "", "")
+
     def rotate(self) -> None:
         self.kannel.rotate_if_old()
         self.events.rotate_if_old()
@@ -135,6 +172,20 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
             status = vendor_statuses.kannel_status(kind, None)
             await run_in_threadpool(receiver.settle, message_id, status, fields.get("id") or None)
         return PlainTextResponse("ok")
+
+    async def kannel_mo(request: Request) -> Response:
+        try:
+            text = await _form_text(request)
+        except BadRequest as exc:
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+        if not fields.get("from") or "text" not in fields:
+            return PlainTextResponse("not a Kannel inbound message: it needs from=%p and text=%a", status_code=400)
+        word = keywords.keyword(fields["text"])
+        user, answered, answer = await run_in_threadpool(receiver.inbound, fields["from"], word)
+        ours = "".join(f"&{k}={quote(v)}" for k, v in (("user_id", user), ("message_id", answered)) if v)
+        await run_in_threadpool(receiver.kannel.append, f"{_now()}\t{text}{ours}")
+        return PlainTextResponse(answer)
 
     async def tracked_link(request: Request) -> Response:
         code = request.path_params["code"]
@@ -172,6 +223,7 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
             receiver.close()
 
     routes = [Route("/kannel/dlr", kannel_dlr, methods=["GET", "POST"]),
+              Route("/kannel/mo", kannel_mo, methods=["GET", "POST"]),
               Route("/l/{code}", tracked_link, methods=["GET", "HEAD"]),
               Route("/healthz", healthz, methods=["GET"])]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -37,7 +37,7 @@ last_keyword as (
     -- the latest opt-out or opt-in word decides (STOP then START means opted in again)
     select user_id, keyword, replied_at
     from replies
-    where keyword in ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'REVOKE', 'OPTOUT', 'SPAM', 'START', 'UNSTOP', 'YES')
+    where keyword in (select keyword from {{ ref('reply_keywords') }} where meaning in ('opt_out', 'opt_in'))
       and user_id is not null
     qualify row_number() over (partition by user_id order by replied_at desc, reply_id desc) = 1
 ),
@@ -118,7 +118,7 @@ final as (
         users.consent_push,
         users.active_hours,
         (coalesce(not users.consent_sms, false)
-            or coalesce(last_keyword.keyword in ('STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'REVOKE', 'OPTOUT', 'SPAM'), false)
+            or coalesce(last_keyword.keyword in (select keyword from {{ ref('reply_keywords') }} where meaning = 'opt_out'), false)
         ) as is_opted_out,
         contact.last_sms_at,
         contact.last_email_at,

@@ -124,6 +124,8 @@ def test_a_tracked_link_redirects_and_records_a_human_click_and_a_flagged_machin
 def test_hostile_requests_get_4xx_and_the_receiver_keeps_running(served):
     cases = [
         ("GET", "/kannel/dlr?message_id=m-1", None, 400),                  # no report type
+        ("GET", "/kannel/mo?text=STOP", None, 400),                          # an inbound message without a sender
+        ("GET", "/kannel/mo?from=not-a-number&text=STOP", None, 200),       # spooled; nobody to suppress
         ("GET", "/kannel/dlr?type=1&" + "x" * 9000, None, 414),            # over 8 KiB of query
         ("POST", "/kannel/dlr", b"type=1&x=" + b"y" * (10 * 1024 * 1024), 413),   # a 10 MB body
         ("POST", "/kannel/dlr", b"type=1&text=\xff\xfe\xfa", 400),         # not UTF-8
@@ -204,3 +206,47 @@ def test_the_loop_through_kannel_reports_every_message_back_through_the_receiver
     assert query(settings, "SELECT status, count(DISTINCT message_id) FROM raw.deliveries GROUP BY 1 ORDER BY 1") == [
         ("accepted", 40), ("delivered", 40)]
     assert {r[0] for r in query(settings, "SELECT message_id FROM raw.sends")} == set(ids)
+
+
+def test_stop_from_a_phone_suppresses_at_once_is_confirmed_and_start_lifts_it(home, settings, tmp_path):
+    if missing():
+        pytest.fail("Kannel is not installed: `make test` installs kannel and kannel-extras")
+    server = Served(home).start()
+    receiver = f"http://127.0.0.1:{server.port}"
+    try:
+        with LocalKannel(tmp_path / "kannel", receiver=receiver) as kannel:
+            ops = connect(home / "ops.sqlite")
+            users = ["s1", "s2", "s3"]
+            queue(ops, users, "kannel", phone_prefix="+1202571", run_id="first")
+            env = {**kannel.env(receiver), "NUDGELAB_DISPATCH_PROVIDERS": "sms=kannel"}
+            assert run_cli("dispatch", "run", "--once", env_extra=env).stdout.startswith("sent 3,")
+            later = queue(ops, users, "kannel", phone_prefix="+1202571", run_id="second")
+            kannel.inbound("+12025710001", "12345", "please stop texting me")
+
+            def replies_to(number: str) -> list[str]:   # what reached the phone besides the parcel messages
+                return [r.text for r in kannel.received() if r.to == number and not r.text.startswith("Your parcel")]
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(t.startswith("You will get no more") for t in replies_to("+12025710001")):
+                time.sleep(0.1)
+            assert any(t.startswith("You will get no more") for t in replies_to("+12025710001")), kannel.received()
+            assert [tuple(r) for r in ops.execute("SELECT user_id, reason FROM suppressions")] == [("s2", "stop_reply")]
+            # the very next run: s2's queued message is cancelled, the others go
+            run = run_cli("dispatch", "run", "--once", env_extra=env)
+            assert run.returncode == 0 and run.stdout.startswith("sent 2,") and "cancelled 1" in run.stdout
+            second = states(ops, "second")
+            assert second[later[1]][0] == "cancelled" and "opted out" in second[later[1]][1]
+            # one at a time: fakesmsc takes the next line of its input after the last one went
+            for number, text, answer in (("+12025710000", "HELP", "Reminders from nudgelab"),
+                                         ("+12025710001", "START", "You are subscribed again")):
+                kannel.inbound(number, "12345", text)
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and not any(t.startswith(answer) for t in replies_to(number)):
+                    time.sleep(0.1)
+                assert any(t.startswith(answer) for t in replies_to(number)), (text, kannel.received()[-3:])
+            assert ops.execute("SELECT count(*) FROM suppressions").fetchone()[0] == 0
+            ops.close()
+    finally:
+        server.stop()
+    assert run_cli("ingest", "--spool").returncode == 0
+    rows = query(settings, "SELECT user_id, keyword, message_id IS NOT NULL FROM raw.replies ORDER BY occurred_at")
+    assert rows == [("s2", "STOP", True), ("s1", "HELP", True), ("s2", "START", True)]
