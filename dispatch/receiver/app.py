@@ -18,6 +18,10 @@ Routes (fixed, so that gateways can be configured against them):
   SMS in ops.sqlite — the next ``dispatch run`` cancels what is queued for them — and the answer is
   one confirmation, which Kannel sends back as the reply; START/UNSTOP/YES lift a STOP; HELP/INFO
   answer with the help text; anything else gets an empty answer (no reply sent).
+* ``POST /beacon`` — the landing page's dwell beacon, once per visit (``navigator.sendBeacon`` at
+  ``pagehide``): JSON or a form with ``code`` (the tracked link's) or ``message_id``, ``seconds``
+  (0–86,400) and optionally ``page`` and ``visit`` (a visit id: a beacon sent twice counts once).
+  A ``dwells`` event goes to the spool; 204.
 * ``GET /healthz``.
 
 Everything a request could get wrong is a 4xx with a one-line reason: a query over 8 KiB (414), a
@@ -143,6 +147,12 @@ class Receiver:
                     ops.execute("DELETE FROM suppressions WHERE channel = 'sms' AND user_id = ? AND reason = 'stop_reply'", [user])
         return user, answered[0] if answered else None, ANSWERS.get(meaning or "", "")
 
+    def message(self, message_id: str) -> tuple | None:
+        """(message, None, None, user, campaign, channel) of one of our messages, or None."""
+        with self._ops_lock:
+            return self.ops().execute("SELECT message_id, NULL, NULL, user_id, campaign_id, channel FROM messages "
+                                      "WHERE message_id = ?", [message_id]).fetchone()
+
     def rotate(self) -> None:
         self.kannel.rotate_if_old()
         self.events.rotate_if_old()
@@ -205,6 +215,35 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         await run_in_threadpool(receiver.events.append, json.dumps(event, ensure_ascii=False))
         return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
+    async def beacon(request: Request) -> Response:
+        try:
+            text = await _form_text(request)
+        except BadRequest as exc:
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        try:
+            fields = json.loads(text) if text.startswith("{") else {k: v[0] for k, v in parse_qs(text).items()}
+            seconds = float(fields.get("seconds"))
+        except (ValueError, TypeError):
+            return PlainTextResponse("a beacon needs seconds (a number) as JSON or a form", status_code=400)
+        if not isinstance(fields, dict) or not 0 <= seconds <= 86400:
+            return PlainTextResponse("seconds must be between 0 and 86400", status_code=400)
+        code, message_id = str(fields.get("code") or ""), str(fields.get("message_id") or "")
+        if code and CODE.match(code):
+            found = await run_in_threadpool(receiver.link, code)
+        elif message_id and CODE.match(message_id):
+            found = await run_in_threadpool(receiver.message, message_id)
+        else:
+            return PlainTextResponse("a beacon needs the link's code or the message_id", status_code=400)
+        if found is None:
+            return PlainTextResponse("no such message", status_code=404)
+        visit = str(fields.get("visit") or "")
+        event = {"event_type": "dwells",
+                 "event_id": f"dwl-{visit}" if visit and CODE.match(visit) else f"dwl-{uuid.uuid4().hex}",
+                 "occurred_at": _now(), "message_id": found[0], "user_id": found[3], "campaign_id": found[4],
+                 "channel": found[5], "page": str(fields.get("page") or "")[:500] or None, "dwell_seconds": seconds}
+        await run_in_threadpool(receiver.events.append, json.dumps(event, ensure_ascii=False))
+        return Response(status_code=204)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -225,5 +264,6 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
     routes = [Route("/kannel/dlr", kannel_dlr, methods=["GET", "POST"]),
               Route("/kannel/mo", kannel_mo, methods=["GET", "POST"]),
               Route("/l/{code}", tracked_link, methods=["GET", "HEAD"]),
+              Route("/beacon", beacon, methods=["POST"]),
               Route("/healthz", healthz, methods=["GET"])]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -121,6 +121,27 @@ def test_a_tracked_link_redirects_and_records_a_human_click_and_a_flagged_machin
     assert "127.0.0.1" not in json.dumps(query(settings, "SELECT * FROM raw.clicks"), default=str)
 
 
+def test_a_dwell_beacon_lands_once_per_visit(served, home, settings):
+    ops = connect(home / "ops.sqlite")
+    (message_id,) = queue(ops, ["u9"], "kannel", campaign_id="bill_due")
+    with transaction(ops):
+        ops.execute("INSERT INTO links VALUES ('PayLink0001', ?, 'pay', 'https://pay.example.com', ?)", [message_id, now_iso()])
+    ops.close()
+    body = json.dumps({"code": "PayLink0001", "seconds": 42.5, "page": "/pay", "visit": "visit0001"}).encode()
+    assert served.request("POST", "/beacon", body, {"Content-Type": "text/plain"})[0] == 204
+    assert served.request("POST", "/beacon", body, {"Content-Type": "text/plain"})[0] == 204      # sent twice
+    assert served.request("POST", "/beacon", f"message_id={message_id}&seconds=3".encode(),
+                          {"Content-Type": "application/x-www-form-urlencoded"})[0] == 204
+    assert served.request("POST", "/beacon", b'{"code": "PayLink0001", "seconds": -1}')[0] == 400
+    assert served.request("POST", "/beacon", b'{"code": "PayLink0001", "seconds": "long"}')[0] == 400
+    assert served.request("POST", "/beacon", b'{"code": "Unknown00001", "seconds": 5}')[0] == 404
+    assert served.request("POST", "/beacon", b'{"seconds": 5}')[0] == 400
+    wait_closed(home)
+    assert run_cli("ingest", "--spool").returncode == 0
+    assert query(settings, "SELECT message_id, user_id, page, dwell_seconds FROM raw.dwells ORDER BY dwell_seconds") == [
+        (message_id, "u9", None, 3.0), (message_id, "u9", "/pay", 42.5)]
+
+
 def test_hostile_requests_get_4xx_and_the_receiver_keeps_running(served):
     cases = [
         ("GET", "/kannel/dlr?message_id=m-1", None, 400),                  # no report type
