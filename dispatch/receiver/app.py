@@ -12,8 +12,8 @@ Routes (fixed, so that gateways can be configured against them):
   and not counted as a human click. An unknown or malformed code is 404.
 * ``GET|POST /kannel/mo`` — an inbound message (Kannel's sms-service ``get-url`` with
   ``from=%p&to=%P&text=%a&time=%T&smsc=%i&id=%I``; ``%T``, not ``%t``, which has no zone),
-  spooled with the user and the message it answers (the latest sent to that number) for the
-  ``replies`` reader. Its keyword
+  spooled with the user, the message it answers and the quick reply's meaning ("1" → confirm,
+  from the choices stored with the message) for the ``replies`` reader. Its keyword
   (``ingest.keywords``, the one grammar) acts at once: an opt-out suppresses the number's user for
   SMS in ops.sqlite — the next ``dispatch run`` cancels what is queued for them — and the answer is
   one confirmation, which Kannel sends back as the reply; START/UNSTOP/YES lift a STOP; HELP/INFO
@@ -52,6 +52,7 @@ from starlette.routing import Route
 
 from dispatch import outbox
 from dispatch.ops import connect, now_iso, transaction
+from dispatch.templates import replies
 from ingest import hashing, keywords, vendor_statuses
 from ingest.readers.kannel import TYPE_KEYS as DLR_TYPE_KEYS
 from ingest.spool import LineAppender
@@ -123,21 +124,31 @@ class Receiver:
                 "SELECT l.message_id, l.link_id, l.url, m.user_id, m.campaign_id, m.channel FROM links l "
                 "LEFT JOIN messages m USING (message_id) WHERE l.code = ?", [code]).fetchone()
 
-    def inbound(self, phone: str, word: str | None) -> tuple[str | None, str | None, str]:
-        """(user, the message answered, the answer text) for an inbound message; acts on its keyword."""
+    def inbound(self, phone: str, text: str) -> tuple[str | None, str | None, str | None, str]:
+        """(user, the message answered, the quick reply's meaning, the answer text) for an inbound
+        message; acts on its keyword. The message answered is the newest of the user's last five
+        SMS whose quick replies the text matches ("1" → confirm), else simply the newest."""
+        word = keywords.keyword(text)
+        meaning = keywords.meaning(word)
         try:
             number = hashing.normalise_phone(phone)
         except hashing.HashError:
-            return None, None, ""
-        meaning = keywords.meaning(word)
+            return None, None, None, ANSWERS["help"] if meaning == "help" else ""
         with self._ops_lock:
             ops = self.ops()
             found = ops.execute("SELECT user_id FROM contacts WHERE phone = ?", [number]).fetchone()
             if found is None:
-                return None, None, ANSWERS.get(meaning, "") if meaning == "help" else ""
+                return None, None, None, ANSWERS["help"] if meaning == "help" else ""
             user = found[0]
-            answered = ops.execute("SELECT message_id FROM messages WHERE user_id = ? AND channel IN ('sms', 'rcs') "
-                                   "AND state = 'sent' ORDER BY sent_at DESC LIMIT 1", [user]).fetchone()
+            recent = ops.execute("SELECT message_id, extra FROM messages WHERE user_id = ? AND channel IN ('sms', 'rcs') "
+                                 "AND state = 'sent' ORDER BY sent_at DESC LIMIT 5", [user]).fetchall()
+            answered, choice = (recent[0][0] if recent else None), None
+            for message_id, extra in recent:
+                offered = json.loads(extra).get("quick_replies") if extra else None
+                picked = replies.match(text, offered) if offered else None
+                if picked:
+                    answered, choice = message_id, picked
+                    break
             with transaction(ops):
                 if meaning == "opt_out":
                     ops.execute("INSERT INTO suppressions VALUES ('sms', ?, 'stop_reply', ?, ?) ON CONFLICT (channel, user_id) "
@@ -145,7 +156,7 @@ class Receiver:
                                 [user, f"inbound {word}", now_iso()])
                 elif meaning == "opt_in":  # lifts a STOP, never an operator's suppression
                     ops.execute("DELETE FROM suppressions WHERE channel = 'sms' AND user_id = ? AND reason = 'stop_reply'", [user])
-        return user, answered[0] if answered else None, ANSWERS.get(meaning or "", "")
+        return user, answered, choice, ANSWERS.get(meaning or "", "")
 
     def message(self, message_id: str) -> tuple | None:
         """(message, None, None, user, campaign, channel) of one of our messages, or None."""
@@ -191,9 +202,9 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
         if not fields.get("from") or "text" not in fields:
             return PlainTextResponse("not a Kannel inbound message: it needs from=%p and text=%a", status_code=400)
-        word = keywords.keyword(fields["text"])
-        user, answered, answer = await run_in_threadpool(receiver.inbound, fields["from"], word)
-        ours = "".join(f"&{k}={quote(v)}" for k, v in (("user_id", user), ("message_id", answered)) if v)
+        user, answered, choice, answer = await run_in_threadpool(receiver.inbound, fields["from"], fields["text"])
+        ours = "".join(f"&{k}={quote(v)}" for k, v in (("user_id", user), ("message_id", answered),
+                                                        ("reply_meaning", choice)) if v)
         await run_in_threadpool(receiver.kannel.append, f"{_now()}\t{text}{ours}")
         return PlainTextResponse(answer)
 

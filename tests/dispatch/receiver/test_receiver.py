@@ -121,6 +121,26 @@ def test_a_tracked_link_redirects_and_records_a_human_click_and_a_flagged_machin
     assert "127.0.0.1" not in json.dumps(query(settings, "SELECT * FROM raw.clicks"), default=str)
 
 
+def test_a_reply_is_matched_to_the_quick_reply_choice_it_answers(served, home, settings):
+    ops = connect(home / "ops.sqlite")
+    appointment, = queue(ops, ["u5"], "kannel", phone_prefix="+1202572", run_id="appointments", campaign_id="appt")
+    promo, = queue(ops, ["u5"], "kannel", phone_prefix="+1202572", run_id="promo", campaign_id="promo")
+    choices = json.dumps({"quick_replies": [{"reply": "1", "meaning": "confirm"}, {"reply": "2", "meaning": "reschedule"}]})
+    with transaction(ops):
+        ops.execute("UPDATE messages SET state = 'sent', sent_at = '2026-12-01T09:00:00.000000Z', extra = ? "
+                    "WHERE message_id = ?", [choices, appointment])
+        ops.execute("UPDATE messages SET state = 'sent', sent_at = '2026-12-01T10:00:00.000000Z' WHERE message_id = ?", [promo])
+    ops.close()
+    # "2." answers the appointment reminder's choices, though the promotion came later
+    assert served.get("/kannel/mo?from=%2B12025720000&to=12345&text=2.&time=1796137594")[0:2] == (200, b"")
+    assert served.get("/kannel/mo?from=%2B12025720000&to=12345&text=thanks&time=1796137595")[0] == 200
+    wait_closed(home)
+    assert run_cli("ingest", "--spool").returncode == 0
+    rows = query(settings, "SELECT keyword, message_id, extra FROM raw.replies ORDER BY occurred_at")
+    assert [(k, m) for k, m, _ in rows] == [("2", appointment), ("THANKS", promo)]
+    assert json.loads(rows[0][2])["reply_meaning"] == "reschedule" and "reply_meaning" not in (rows[1][2] or "")
+
+
 def test_a_dwell_beacon_lands_once_per_visit(served, home, settings):
     ops = connect(home / "ops.sqlite")
     (message_id,) = queue(ops, ["u9"], "kannel", campaign_id="bill_due")
