@@ -18,6 +18,12 @@ Routes (fixed, so that gateways can be configured against them):
   SMS in ops.sqlite — the next ``dispatch run`` cancels what is queued for them — and the answer is
   one confirmation, which Kannel sends back as the reply; START/UNSTOP/YES lift a STOP; HELP/INFO
   answer with the help text; anything else gets an empty answer (no reply sent).
+* ``POST /twilio/status`` and ``POST /twilio/inbound`` — Twilio's status callbacks and incoming
+  messages (form bodies), appended as received to ``spool/twilio/`` for the Twilio reader; our
+  ``message_id`` may ride in the callback URL's query and is kept. With
+  ``NUDGELAB_TWILIO_AUTH_TOKEN`` set, ``X-Twilio-Signature`` must match (else 403, nothing kept).
+  An incoming message's keyword acts as on ``/kannel/mo``; the answer is TwiML (the confirmation
+  as a ``<Message>``, or an empty ``<Response/>``).
 * ``POST /beacon`` — the landing page's dwell beacon, once per visit (``navigator.sendBeacon`` at
   ``pagehide``): JSON or a form with ``code`` (the tracked link's) or ``message_id``, ``seconds``
   (0–86,400) and optionally ``page`` and ``visit`` (a visit id: a beacon sent twice counts once).
@@ -36,13 +42,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import sqlite3
 import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, parse_qsl, quote
+from xml.sax.saxutils import escape
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -52,6 +60,7 @@ from starlette.routing import Route
 
 from dispatch import outbox
 from dispatch.ops import connect, now_iso, transaction
+from dispatch.receiver import twilio_signature
 from dispatch.templates import replies
 from ingest import hashing, keywords, vendor_statuses
 from ingest.readers.kannel import TYPE_KEYS as DLR_TYPE_KEYS
@@ -77,18 +86,18 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def _form_text(request: Request) -> str:
-    """The callback's parameters as text: the query string, or a form body (bounded, UTF-8)."""
-    raw_query: bytes = request.scope.get("query_string", b"")
-    if len(raw_query) > MAX_QUERY:
-        raise BadRequest(414, f"query string over {MAX_QUERY:,} bytes")
+async def _body(request: Request) -> bytes:
+    """The request's body, at most MAX_BODY bytes (else 413)."""
     body = b""
-    if request.method == "POST":
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise BadRequest(413, f"body over {MAX_BODY:,} bytes")
-    raw = body if body.strip() else raw_query
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise BadRequest(413, f"body over {MAX_BODY:,} bytes")
+    return body
+
+
+def _text(raw: bytes) -> str:
+    """Parameters as UTF-8 text on one line (else 400)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -98,6 +107,20 @@ async def _form_text(request: Request) -> str:
     return text.strip()
 
 
+async def _form_text(request: Request) -> str:
+    """The callback's parameters as text: the query string, or a form body (bounded, UTF-8)."""
+    raw_query: bytes = request.scope.get("query_string", b"")
+    if len(raw_query) > MAX_QUERY:
+        raise BadRequest(414, f"query string over {MAX_QUERY:,} bytes")
+    body = await _body(request) if request.method == "POST" else b""
+    return _text(body if body.strip() else raw_query)
+
+
+async def _form_text_body(request: Request) -> str:
+    """A form body (bounded, UTF-8), for the webhooks that post one."""
+    return _text(await _body(request))
+
+
 class Receiver:
     """The state behind the routes: the spool appenders and one ops.sqlite connection."""
 
@@ -105,7 +128,10 @@ class Receiver:
         self.home = home
         spool = home / "spool"
         self.kannel = LineAppender(spool / "kannel", max_seconds=rotate_seconds)
+        self.twilio = LineAppender(spool / "twilio", max_seconds=rotate_seconds)
         self.events = LineAppender(spool, max_seconds=rotate_seconds, suffix=".jsonl")
+        self.twilio_token = os.environ.get("NUDGELAB_TWILIO_AUTH_TOKEN") or None
+        self.public_base = (os.environ.get("NUDGELAB_RECEIVER_URL") or "").rstrip("/") or None
         self._ops: sqlite3.Connection | None = None
         self._ops_lock = threading.Lock()
 
@@ -164,11 +190,20 @@ class Receiver:
             return self.ops().execute("SELECT message_id, NULL, NULL, user_id, campaign_id, channel FROM messages "
                                       "WHERE message_id = ?", [message_id]).fetchone()
 
+    def public_url(self, request: Request) -> str:
+        """The URL Twilio called: the public base when configured, else the one received."""
+        if self.public_base is None:
+            return str(request.url)
+        query = request.url.query
+        return f"{self.public_base}{request.url.path}" + (f"?{query}" if query else "")
+
     def rotate(self) -> None:
+        self.twilio.rotate_if_old()
         self.kannel.rotate_if_old()
         self.events.rotate_if_old()
 
     def close(self) -> None:
+        self.twilio.close()
         self.kannel.close()
         self.events.close()
         if self._ops is not None:
@@ -179,10 +214,7 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
     receiver = Receiver(home, rotate_seconds)
 
     async def kannel_dlr(request: Request) -> Response:
-        try:
-            text = await _form_text(request)
-        except BadRequest as exc:
-            return PlainTextResponse(exc.reason, status_code=exc.status)
+        text = await _form_text(request)
         fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
         kind = next((fields[k] for k in DLR_TYPE_KEYS if fields.get(k)), None)
         if kind is None:
@@ -195,10 +227,7 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         return PlainTextResponse("ok")
 
     async def kannel_mo(request: Request) -> Response:
-        try:
-            text = await _form_text(request)
-        except BadRequest as exc:
-            return PlainTextResponse(exc.reason, status_code=exc.status)
+        text = await _form_text(request)
         fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
         if not fields.get("from") or "text" not in fields:
             return PlainTextResponse("not a Kannel inbound message: it needs from=%p and text=%a", status_code=400)
@@ -207,6 +236,37 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
                                                         ("reply_meaning", choice)) if v)
         await run_in_threadpool(receiver.kannel.append, f"{_now()}\t{text}{ours}")
         return PlainTextResponse(answer)
+
+    async def twilio(request: Request, inbound: bool) -> Response:
+        body = await _form_text_body(request)
+        params = parse_qsl(body, keep_blank_values=True)
+        if receiver.twilio_token:
+            public = receiver.public_url(request)
+            if not twilio_signature.valid(receiver.twilio_token, public, params, request.headers.get("x-twilio-signature")):
+                return PlainTextResponse("X-Twilio-Signature does not match", status_code=403)
+        fields = dict(params)
+        if inbound and (not fields.get("From") or "Body" not in fields):
+            return PlainTextResponse("not a Twilio incoming message: it needs From and Body", status_code=400)
+        if not inbound and not (fields.get("MessageStatus") or fields.get("SmsStatus")):
+            return PlainTextResponse("not a Twilio status callback: no MessageStatus", status_code=400)
+        extra = [(k, v) for k, v in parse_qsl(request.url.query) if k in ("message_id", "user_id", "campaign_id")]
+        answer = ""
+        if inbound:
+            user, answered, choice, answer = await run_in_threadpool(receiver.inbound, fields["From"], fields["Body"])
+            extra += [(k, v) for k, v in (("user_id", user), ("message_id", answered), ("reply_meaning", choice)) if v]
+        line = body + "".join(f"&{k}={quote(v)}" for k, v in extra if k not in fields)
+        await run_in_threadpool(receiver.twilio.append, f"{_now()}\t{line}")
+        if not inbound:
+            return PlainTextResponse("ok")
+        reply = f"<Message>{escape(answer)}</Message>" if answer else ""
+        return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{reply}</Response>',
+                        media_type="application/xml")
+
+    async def twilio_status(request: Request) -> Response:
+        return await twilio(request, inbound=False)
+
+    async def twilio_inbound(request: Request) -> Response:
+        return await twilio(request, inbound=True)
 
     async def tracked_link(request: Request) -> Response:
         code = request.path_params["code"]
@@ -227,10 +287,7 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
     async def beacon(request: Request) -> Response:
-        try:
-            text = await _form_text(request)
-        except BadRequest as exc:
-            return PlainTextResponse(exc.reason, status_code=exc.status)
+        text = await _form_text(request)
         try:
             fields = json.loads(text) if text.startswith("{") else {k: v[0] for k, v in parse_qs(text).items()}
             seconds = float(fields.get("seconds"))
@@ -274,7 +331,12 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
 
     routes = [Route("/kannel/dlr", kannel_dlr, methods=["GET", "POST"]),
               Route("/kannel/mo", kannel_mo, methods=["GET", "POST"]),
+              Route("/twilio/status", twilio_status, methods=["POST"]),
+              Route("/twilio/inbound", twilio_inbound, methods=["POST"]),
               Route("/l/{code}", tracked_link, methods=["GET", "HEAD"]),
               Route("/beacon", beacon, methods=["POST"]),
               Route("/healthz", healthz, methods=["GET"])]
-    return Starlette(routes=routes, lifespan=lifespan)
+    async def bad_request(request: Request, exc: BadRequest) -> Response:
+        return PlainTextResponse(exc.reason, status_code=exc.status)
+
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={BadRequest: bad_request})

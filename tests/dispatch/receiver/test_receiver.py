@@ -166,6 +166,9 @@ def test_hostile_requests_get_4xx_and_the_receiver_keeps_running(served):
     cases = [
         ("GET", "/kannel/dlr?message_id=m-1", None, 400),                  # no report type
         ("GET", "/kannel/mo?text=STOP", None, 400),                          # an inbound message without a sender
+        ("POST", "/twilio/status", b"MessageSid=SM1", 400),                   # no status
+        ("POST", "/twilio/inbound", b"Body=hi", 400),                         # no sender
+        ("GET", "/twilio/status", None, 405),
         ("GET", "/kannel/mo?from=not-a-number&text=STOP", None, 200),       # spooled; nobody to suppress
         ("GET", "/kannel/dlr?type=1&" + "x" * 9000, None, 414),            # over 8 KiB of query
         ("POST", "/kannel/dlr", b"type=1&x=" + b"y" * (10 * 1024 * 1024), 413),   # a 10 MB body
@@ -291,3 +294,52 @@ def test_stop_from_a_phone_suppresses_at_once_is_confirmed_and_start_lifts_it(ho
     assert run_cli("ingest", "--spool").returncode == 0
     rows = query(settings, "SELECT user_id, keyword, message_id IS NOT NULL FROM raw.replies ORDER BY occurred_at")
     assert rows == [("s2", "STOP", True), ("s1", "HELP", True), ("s2", "START", True)]
+
+
+def test_twilio_callbacks_signed_by_the_official_library_are_kept_and_altered_ones_refused(home, settings):
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    token = "0123456789abcdef0123456789abcdef"
+    env_home = dict(os.environ)
+    os.environ["NUDGELAB_TWILIO_AUTH_TOKEN"] = token
+    os.environ["NUDGELAB_RECEIVER_URL"] = "https://hooks.example.com"   # the public URL Twilio signs
+    try:
+        server = Served(home).start()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_home)
+    ops = connect(home / "ops.sqlite")
+    (message_id,) = queue(ops, ["t1"], "twilio", phone_prefix="+1202573")
+    with transaction(ops):
+        ops.execute("UPDATE messages SET state = 'sent', sent_at = ? WHERE message_id = ?", [now_iso(), message_id])
+    ops.close()
+    validator = RequestValidator(token)
+    try:
+        status = {"MessageSid": "SM0123456789abcdef0123456789abcdef", "MessageStatus": "delivered",
+                  "AccountSid": "AC0123456789abcdef0123456789abcdef", "To": "+12025730000", "From": "+15005550006",
+                  "ApiVersion": "2010-04-01"}
+        path = f"/twilio/status?message_id={message_id}"
+        signed = validator.compute_signature(f"https://hooks.example.com{path}", status)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert server.request("POST", path, urlencode(status).encode(), {**form, "X-Twilio-Signature": signed})[0] == 200
+        altered = dict(status, MessageStatus="failed")
+        assert server.request("POST", path, urlencode(altered).encode(), {**form, "X-Twilio-Signature": signed})[0] == 403
+        assert server.request("POST", path, urlencode(status).encode(), form)[0] == 403        # unsigned
+        inbound = {"MessageSid": "SM9", "SmsStatus": "received", "From": "+12025730000", "To": "+15005550006",
+                   "Body": "Stop", "AccountSid": "AC0123456789abcdef0123456789abcdef"}
+        signed = validator.compute_signature("https://hooks.example.com/twilio/inbound", inbound)
+        code, body, headers = server.request("POST", "/twilio/inbound", urlencode(inbound).encode(),
+                                             {**form, "X-Twilio-Signature": signed})
+        assert code == 200 and headers["content-type"].startswith("application/xml")
+        assert b"<Message>You will get no more messages from us." in body
+        wait_closed(home)
+    finally:
+        server.stop()
+    ops = connect(home / "ops.sqlite")
+    assert [tuple(r) for r in ops.execute("SELECT user_id, reason FROM suppressions")] == [("t1", "stop_reply")]
+    ops.close()
+    assert run_cli("ingest", "--spool").returncode == 0
+    assert query(settings, "SELECT message_id, status FROM raw.deliveries") == [(message_id, "delivered")]
+    assert query(settings, "SELECT user_id, keyword, message_id FROM raw.replies") == [("t1", "STOP", message_id)]
