@@ -1,5 +1,5 @@
-"""``nudgelab serve [--host 127.0.0.1] [--port 8600]``: the receiver for gateways' callbacks and
-tracked links (``dispatch.receiver.app``), under uvicorn.
+"""``nudgelab serve [--host 127.0.0.1] [--port 8600]``: the receiver for gateways' callbacks,
+inbound messages, tracked links and dwell beacons (``dispatch.receiver.app``), under uvicorn.
 
 Point Kannel's delivery reports at it with ``NUDGELAB_RECEIVER_URL=http://HOST:PORT`` when running
 ``nudgelab dispatch``; tracked links in messages use the same base URL. Exit status: 0 stopped
@@ -18,8 +18,10 @@ from warehouse.settings import load_settings
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "serve", help="the receiver: Kannel delivery reports and tracked links, into the spool",
-        description="Serves GET|POST /kannel/dlr (Kannel's dlr-url), GET|HEAD /l/{code} (tracked links) and "
+        "serve", help="the receiver: gateways' callbacks, replies, tracked links and beacons, into the spool",
+        description="Serves GET|POST /kannel/dlr (Kannel's dlr-url), GET|POST /kannel/mo (inbound messages: STOP, "
+        "START, HELP act at once), POST /twilio/status and /twilio/inbound (X-Twilio-Signature checked when "
+        "NUDGELAB_TWILIO_AUTH_TOKEN is set), GET|HEAD /l/{code} (tracked links), POST /beacon (dwell) and "
         "GET /healthz. Every callback is appended to $NUDGELAB_HOME/spool as received and fsync'd before it is "
         "answered; `nudgelab ingest --spool` lands it. Bad requests get 4xx and the receiver keeps running.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
