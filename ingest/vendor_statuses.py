@@ -57,6 +57,11 @@ ACCEPTD  ACCEPTED, 6         accepted     "accepted on behalf of the subscriber"
 UNKNOWN  7                   unknown
 REJECTD  REJECTED, 8         rejected
 SKIPPED  9                   undelivered  accepted but never transmitted (SMPP 5.0)
+BUFFRED  BUFFERED            accepted     held at the SMSC for a later try (sent by SMSCs
+                                          beyond the SMPP list; Kannel reads it too)
+FAILED                       failed       the SMSC's own failure word
+DELETD                       undelivered  short form of DELETED
+EXPIRD                       expired      short form of EXPIRED
 =======  ==================  ===========  ==========================================
 
 Twilio (``MessageStatus`` / ``SmsStatus``)
@@ -181,6 +186,12 @@ SMPP_STATS: dict[str, str] = {
     "REJECTD": "rejected",
     "REJECTED": "rejected",
     "SKIPPED": "undelivered",
+    # beyond the SMPP 3.4 list, as SMSCs send them (Kannel's smsc_smpp.c reads BUFFRED too)
+    "BUFFRED": "accepted",
+    "BUFFERED": "accepted",
+    "FAILED": "failed",
+    "DELETD": "undelivered",
+    "EXPIRD": "expired",
     # message_state values (SMPP 3.4 §5.2.28, 5.0 adds 0 = SCHEDULED)
     "0": "accepted",
     "1": "accepted",

@@ -721,3 +721,26 @@ def test_sendgrid_invalid_utf8_inside_a_pretty_array_only_spoils_its_element(tmp
     first, bad, last = sendgrid.read(write(tmp_path, "events.json", text))
     assert (first.values["event_id"], last.values["event_id"]) == ("a", "c")
     assert bad.line == 3 and bad.reason.startswith("invalid UTF-8 on line 3")
+
+
+def test_receipt_dates_in_the_three_lengths_smscs_send():
+    assert base.compact_to_iso("2610011030") == "2026-10-01T10:30:00"          # YYMMDDhhmm (SMPP 3.4)
+    assert base.compact_to_iso("261001103012") == "2026-10-01T10:30:12"        # YYMMDDhhmmss
+    assert base.compact_to_iso("20261001103012") == "2026-10-01T10:30:12"      # YYYYMMDDhhmmss
+    assert base.compact_to_iso("202610011030") == "2026-10-01T10:30:00"        # not YYMMDDhhmmss: YYYYMMDDhhmm
+    assert base.compact_to_iso("2610011") is None and base.compact_to_iso("26100110301") is None
+    line = "id:0123456789 sub:001 dlvrd:001 submit date:20261001103000 done date:20261001103512 stat:DELIVRD err:000 text:Hi"
+    record = smpp.record_from_line(1, line)
+    assert record.reason is None and record.values["occurred_at"] == "2026-10-01T10:35:12"
+
+
+@pytest.mark.parametrize("stat, status", [("BUFFRED", "accepted"), ("FAILED", "failed"), ("DELETD", "undelivered"),
+                                          ("EXPIRD", "expired"), ("DELIVRD", "delivered")])
+def test_receipt_states_smscs_send_beyond_the_smpp_list(stat, status):
+    line = f"id:0123456789 sub:001 dlvrd:000 submit date:2610011030 done date:2610011035 stat:{stat} err:000 text:Hi"
+    assert smpp.record_from_line(1, line).values["status"] == status
+
+
+def test_a_kannel_dlr_url_that_names_the_type_status_as_the_user_guide_does():
+    record = kannel.record_from_line(1, "2026-10-01T10:00:03Z\tmessage_id=m-1&status=1&smsc=a&id=k-1")
+    assert (record.event_type, record.values["status"], record.values["message_id"]) == ("deliveries", "delivered", "m-1")

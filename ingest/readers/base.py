@@ -12,6 +12,7 @@ import gzip
 import io
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -65,17 +66,31 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
                 yield number, None, data.decode("utf-8", errors="backslashreplace") + f"  [invalid UTF-8 at byte {exc.start}]"
 
 
-_COMPACT = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?$")
+_DIGITS = re.compile(r"^\d{10}(?:\d{2}(?:\d{2})?)?$")
+
+
+def _valid(iso: str) -> bool:
+    try:
+        datetime.fromisoformat(iso)
+    except ValueError:
+        return False
+    return True
 
 
 def compact_to_iso(value: str) -> str | None:
-    """``YYMMDDhhmm`` or ``YYMMDDhhmmss`` (SMPP and Twilio done dates) as a naive ISO string.
+    """``YYMMDDhhmm``, ``YYMMDDhhmmss`` or ``YYYYMMDDhhmmss`` (SMPP and Twilio done dates; SMSCs
+    send all three) as a naive ISO string; twelve digits that are no valid ``YYMMDDhhmmss`` are
+    read as ``YYYYMMDDhhmm``.
 
     The result has no zone: the loader applies the operator's ``--timezone`` or quarantines it.
-    Returns None when the value is not in that form.
+    Returns None when the value is not in one of these forms.
     """
-    match = _COMPACT.match(value.strip())
-    if not match:
+    text = value.strip()
+    if not _DIGITS.match(text):
         return None
-    yy, mo, dd, hh, mi, ss = match.groups()
-    return f"20{yy}-{mo}-{dd}T{hh}:{mi}:{ss or '00'}"
+    d = text
+    readings = {10: [f"20{d[0:2]}-{d[2:4]}-{d[4:6]}T{d[6:8]}:{d[8:10]}:00"],
+                12: [f"20{d[0:2]}-{d[2:4]}-{d[4:6]}T{d[6:8]}:{d[8:10]}:{d[10:12]}",
+                     f"{d[0:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:00"],
+                14: [f"{d[0:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:14]}"]}[len(d)]
+    return next((iso for iso in readings if _valid(iso)), readings[0])

@@ -33,7 +33,7 @@ from ingest.readers import base, smpp
 
 FORMAT = "kannel"
 
-TYPE_KEYS = ("type", "dlr", "dlr_type", "dlr-type", "dlrtype")
+TYPE_KEYS = ("type", "dlr", "dlr_type", "dlr-type", "dlrtype", "status")  # status=%d: the user guide's own example
 ANSWER_KEYS = ("answer", "reply", "smsc_answer", "smsc_reply", "dlr_answer")
 TIME_KEYS = ("ts", "time", "timestamp")
 RECEIVED_KEYS = ("received_at", "logged_at")
