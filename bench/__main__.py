@@ -1,8 +1,12 @@
-"""``make bench``: throughput of the generator and the ingest, each next to a baseline run here.
+"""``make bench``: every benchmark, each next to a baseline run here.
 
-Baselines are measured in the same run on the same files, so the ratios mean something on any
-machine: the ingest is compared with DuckDB's own ``read_csv`` / ``read_parquet`` into a table.
-Results are printed and written to ``bench/out/results.json``.
+Sections (``BENCH_SECTIONS``, comma-separated; all by default): experiments (the engine against
+a per-comparison loop), anomalies (against per-series STL), small_files, dispatch (planning for a
+million recipients; the worker into Kannel against a bare sendsms client), receiver (callbacks
+into the spool against a minimal ASGI app), then the generator, ingest (against DuckDB's own
+``read_csv`` / ``read_parquet`` into a table), build and app on the same ten million events.
+Baselines are measured in the same run, so the ratios mean something on any machine. Results are
+printed and written to ``bench/out/results.json``.
 
 Sizes: ``BENCH_USERS`` and ``BENCH_DAYS`` (defaults give about ten million generated events;
 the ingest runs on the largest files adding up to at least five million events).
@@ -142,8 +146,9 @@ def main() -> int:
 
             print("receiver: delivery-report callbacks into the spool, beside a minimal ASGI app", flush=True)
             results["receiver"] = bench_receiver(_line, scratch)
-        print(f"generator: {users:,} users × {days} days", flush=True)
-        for fmt in ("csv", "parquet"):
+        if sections & {"generate", "ingest", "build", "app"}:
+            print(f"generator: {users:,} users × {days} days", flush=True)
+        for fmt in (("csv", "parquet") if sections & {"generate", "ingest", "build", "app"} else ()):
             work = scratch / f"gen-{fmt}"
             truth, seconds = bench_generate(work, users, days, fmt)
             events = sum(truth["rows_written"].values())
