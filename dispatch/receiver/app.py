@@ -28,7 +28,7 @@ Routes (fixed, so that gateways can be configured against them):
   ``pagehide``): JSON or a form with ``code`` (the tracked link's) or ``message_id``, ``seconds``
   (0–86,400) and optionally ``page`` and ``visit`` (a visit id: a beacon sent twice counts once).
   A ``dwells`` event goes to the spool; 204.
-* ``GET /healthz``.
+* ``GET /healthz``, and ``GET /openapi.json`` (this list as OpenAPI 3).
 
 Everything a request could get wrong is a 4xx with a one-line reason: a query over 8 KiB (414), a
 body over 64 KiB (413), bytes that are not UTF-8 (400), a callback without a report type (400),
@@ -57,6 +57,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
 
 from dispatch import outbox
 from dispatch.ops import connect, now_iso, transaction
@@ -214,6 +215,20 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
     receiver = Receiver(home, rotate_seconds)
 
     async def kannel_dlr(request: Request) -> Response:
+        """---
+        summary: Kannel delivery report (dlr-url), spooled as received
+        parameters:
+          - {name: type, in: query, required: true, description: "Kannel's %d (1 delivered, 2 undelivered, 4 buffered, 8 accepted by the SMSC, 16 rejected); also dlr or status"}
+          - {name: message_id, in: query, description: our message id (settles its outcome in ops.sqlite)}
+          - {name: answer, in: query, description: "%A, the SMSC's answer (an SMPP receipt when there is one)"}
+          - {name: ts, in: query, description: "%T, Unix time"}
+          - {name: id, in: query, description: "%I, Kannel's id"}
+        responses:
+          200: {description: spooled (fsync'd)}
+          400: {description: no report type, or not UTF-8}
+          413: {description: body over 64 KiB}
+          414: {description: query over 8 KiB}
+        """
         text = await _form_text(request)
         fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
         kind = next((fields[k] for k in DLR_TYPE_KEYS if fields.get(k)), None)
@@ -227,6 +242,17 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         return PlainTextResponse("ok")
 
     async def kannel_mo(request: Request) -> Response:
+        """---
+        summary: Kannel inbound message (sms-service get-url); STOP, START and HELP act at once
+        parameters:
+          - {name: from, in: query, required: true, description: "%p, the sender's number"}
+          - {name: text, in: query, required: true, description: "%a, the message"}
+          - {name: to, in: query, description: "%P, our number"}
+          - {name: time, in: query, description: "%T, Unix time"}
+        responses:
+          200: {description: "spooled; the body is the reply Kannel sends back (empty: none)"}
+          400: {description: no sender or no text}
+        """
         text = await _form_text(request)
         fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
         if not fields.get("from") or "text" not in fields:
@@ -263,12 +289,34 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
                         media_type="application/xml")
 
     async def twilio_status(request: Request) -> Response:
+        """---
+        summary: Twilio status callback (form body), signature checked when NUDGELAB_TWILIO_AUTH_TOKEN is set
+        responses:
+          200: {description: spooled}
+          400: {description: no MessageStatus}
+          403: {description: X-Twilio-Signature does not match}
+        """
         return await twilio(request, inbound=False)
 
     async def twilio_inbound(request: Request) -> Response:
+        """---
+        summary: Twilio incoming message (form body); answered with TwiML
+        responses:
+          200: {description: "spooled; TwiML with the confirmation, or an empty Response"}
+          400: {description: no From or no Body}
+          403: {description: X-Twilio-Signature does not match}
+        """
         return await twilio(request, inbound=True)
 
     async def tracked_link(request: Request) -> Response:
+        """---
+        summary: Tracked link; 302 to the deep link and a click to the spool (HEAD is flagged as a machine's)
+        parameters:
+          - {name: code, in: path, required: true, description: the link code of one message and link}
+        responses:
+          302: {description: the deep link}
+          404: {description: no such link}
+        """
         code = request.path_params["code"]
         if not CODE.match(code):
             return PlainTextResponse("no such link", status_code=404)
@@ -287,6 +335,25 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
     async def beacon(request: Request) -> Response:
+        """---
+        summary: Landing-page dwell beacon, once per visit
+        requestBody:
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  code: {type: string, description: the tracked link's code}
+                  message_id: {type: string}
+                  seconds: {type: number, minimum: 0, maximum: 86400}
+                  page: {type: string}
+                  visit: {type: string, description: a visit id (a beacon sent twice counts once)}
+                required: [seconds]
+        responses:
+          204: {description: spooled}
+          400: {description: no seconds, or neither code nor message_id}
+          404: {description: no such message}
+        """
         text = await _form_text(request)
         try:
             fields = json.loads(text) if text.startswith("{") else {k: v[0] for k, v in parse_qs(text).items()}
@@ -313,6 +380,11 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         return Response(status_code=204)
 
     async def healthz(request: Request) -> Response:
+        """---
+        summary: Liveness
+        responses:
+          200: {description: ok}
+        """
         return JSONResponse({"ok": True})
 
     @contextlib.asynccontextmanager
@@ -336,6 +408,16 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
               Route("/l/{code}", tracked_link, methods=["GET", "HEAD"]),
               Route("/beacon", beacon, methods=["POST"]),
               Route("/healthz", healthz, methods=["GET"])]
+    schemas = SchemaGenerator({"openapi": "3.0.3", "info": {
+        "title": "nudgelab receiver", "version": "1",
+        "description": "Gateways' callbacks, inbound messages, tracked links and dwell beacons; every request is "
+                       "spooled (fsync'd) before it is answered, and `nudgelab ingest --spool` lands it."}})
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(schemas.get_schema(routes=request.app.routes))
+
+    routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
+
     async def bad_request(request: Request, exc: BadRequest) -> Response:
         return PlainTextResponse(exc.reason, status_code=exc.status)
 

@@ -343,3 +343,13 @@ def test_twilio_callbacks_signed_by_the_official_library_are_kept_and_altered_on
     assert run_cli("ingest", "--spool").returncode == 0
     assert query(settings, "SELECT message_id, status FROM raw.deliveries") == [(message_id, "delivered")]
     assert query(settings, "SELECT user_id, keyword, message_id FROM raw.replies") == [("t1", "STOP", message_id)]
+
+
+def test_the_openapi_description_lists_the_fixed_routes(served):
+    status, body, headers = served.get("/openapi.json")
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    spec = json.loads(body)
+    assert spec["openapi"].startswith("3.") and {p: sorted(v) for p, v in spec["paths"].items()} == {
+        "/kannel/dlr": ["get", "post"], "/kannel/mo": ["get", "post"], "/twilio/status": ["post"],
+        "/twilio/inbound": ["post"], "/l/{code}": ["get"], "/beacon": ["post"], "/healthz": ["get"]}
+    assert "414" in spec["paths"]["/kannel/dlr"]["get"]["responses"]
