@@ -254,8 +254,8 @@ def bench_kannel(line: Callable, scratch: Path, home: Path, count: int, repeats:
             finally:
                 snapshot.close()
             queue_plan(plan, ops)
-            messages = [(f"bare-{repeat}-{m[0]}", phone, m[16]) for m, phone in zip(plan.messages, (
-                ops.execute("SELECT phone FROM contacts WHERE user_id = ?", [m[5]]).fetchone()[0] for m in plan.messages))]
+            phone_of = dict(ops.execute("SELECT m.user_id, c.phone FROM messages m JOIN contacts c USING (user_id)"))
+            messages = [(f"bare-{repeat}-{m[0]}", phone_of[m[5]], m[16]) for m in plan.messages]
             bare = _bare_client(gateway, receiver, messages)
             bare_rates.append(len(messages) / bare)
             worker = Worker(run_home, run_home / "ops.sqlite", run_home / "spool", KEY.encode(), {"kannel": provider},

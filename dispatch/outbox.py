@@ -65,6 +65,13 @@ def release(conn: sqlite3.Connection, message_id: str, due_at: datetime) -> bool
     return _move(conn, message_id, ("claimed",), "state = 'queued', due_at = ?, claimed_by = NULL", [iso(due_at)])
 
 
+def requeue(conn: sqlite3.Connection, message_id: str, reason: str) -> bool:
+    """An ``unknown`` message an operator found unsent goes back to the queue, due now."""
+    stamp = now_iso()
+    return _move(conn, message_id, ("unknown",), "state = 'queued', claimed_by = NULL, due_at = ?, last_error = ?",
+                 [stamp, reason])
+
+
 def release_claims(conn: sqlite3.Connection, worker: str) -> int:
     """A stopping worker's claims it never started go back to the queue, as they were."""
     with transaction(conn):

@@ -118,7 +118,7 @@ group_unsubscribe                               table and word as an SMS STOP (`
                                                 e-mail, hashed; ``in_reply_to`` = our message_id)
 spamreport         replies         —            keyword ``SPAM``: an opt-out *and* a complaint;
                                                 consent must treat it like STOP (see
-                                                ``OPT_OUT_KEYWORDS``)
+                                                ``ingest.keywords.OPT_OUT``)
 group_resubscribe  replies         —            keyword ``START`` (opt back in)
 anything else      deliveries      unknown      kept with ``provider_status`` = the event
 =================  ==============  ===========  ===================================================
@@ -248,10 +248,6 @@ SENDGRID_ENGAGEMENT: dict[str, tuple[str, str | None]] = {
 OPEN_LINK_ID = "email_open"
 # bot_reason of an open that SendGrid flags with sg_machine_open (Apple Mail Privacy Protection).
 MACHINE_OPEN_REASON = "apple_mpp"
-
-# Reply keywords that mean "stop messaging me" (SPAM comes from e-mail spam reports): the grammar
-# lives in ingest.keywords.
-OPT_OUT_KEYWORDS = keywords.OPT_OUT
 
 STATUS_TABLES: dict[str, dict[str, str]] = {
     "kannel": KANNEL_DLR_TYPES,

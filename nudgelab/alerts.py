@@ -37,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from dispatch.ops import connect, iso, transaction
+from dispatch.ops import connect, iso, parse_iso, transaction
 from dispatch.planner import MESSAGE_COLUMNS, message_id_for
 from dispatch.providers.base import Provider
 from dispatch.providers.file import FileProvider
@@ -179,8 +179,6 @@ def send(settings: Settings, targets: list[Destination], env: Mapping[str, str] 
                                   names).fetchone()[0]
             if waiting is None or round_ + 1 == attempts:
                 break
-            from dispatch.ops import parse_iso
-
             time.sleep(min(max((parse_iso(waiting) - datetime.now(timezone.utc)).total_seconds(), 0.0), 30.0))
         outcome["pending"] = ops.execute(f"SELECT count(*) FROM messages WHERE state IN ('queued', 'retry') "
                                          f"AND provider IN ({marks})", names).fetchone()[0]

@@ -342,7 +342,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     from dispatch import outbox
-    from dispatch.ops import now_iso, transaction
 
     settings = load_settings()
     ops = _ops(settings)
@@ -358,10 +357,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         elif args.outcome == "dead":
             outbox.mark_dead(ops, args.message_id, "resolved as not sent by an operator", expected=("unknown",))
         else:
-            with transaction(ops):
-                ops.execute("UPDATE messages SET state = 'queued', claimed_by = NULL, due_at = ?, last_error = "
-                            "'requeued by an operator after an unknown outcome', updated_at = ? WHERE message_id = ? "
-                            "AND state = 'unknown'", [now_iso(), now_iso(), args.message_id])
+            outbox.requeue(ops, args.message_id, "requeued by an operator after an unknown outcome")
         if args.outcome == "sent":
             from dispatch.spooling import flush
 
@@ -373,15 +369,14 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
-    from dispatch.ops import now_iso, transaction
+    from dispatch.ops import transaction
+    from dispatch.suppressions import suppress
 
     settings = load_settings()
     ops = _ops(settings)
     try:
         with transaction(ops):
-            ops.execute("INSERT INTO suppressions VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, user_id) DO UPDATE SET "
-                        "reason = excluded.reason, source = excluded.source",
-                        [args.channel, args.user_id, args.reason, "nudgelab dispatch suppress", now_iso()])
+            suppress(ops, args.user_id, args.channel, args.reason, "nudgelab dispatch suppress")
     finally:
         ops.close()
     print(f"{args.user_id} suppressed on {'every channel' if args.channel == '*' else args.channel}")

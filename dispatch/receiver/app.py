@@ -59,8 +59,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from dispatch import outbox
-from dispatch.ops import connect, now_iso, transaction
+from dispatch import outbox, suppressions
+from dispatch.ops import connect, transaction
 from dispatch.receiver import twilio_signature
 from dispatch.templates import replies
 from ingest import hashing, keywords, vendor_statuses
@@ -141,9 +141,13 @@ class Receiver:
             self._ops = connect(self.home / "ops.sqlite")
         return self._ops
 
-    def settle(self, message_id: str, status: str, provider_id: str | None) -> None:
-        with self._ops_lock:
-            outbox.record_receipt(self.ops(), message_id, status, provider_id, "kannel")
+    def report(self, line: str, message_id: str | None, status: str, provider_id: str | None) -> None:
+        """A delivery report: durable in the spool first, then (ours) settling the message's outcome
+        — one trip to a worker thread per callback."""
+        self.kannel.append(line)
+        if message_id:
+            with self._ops_lock:
+                outbox.record_receipt(self.ops(), message_id, status, provider_id, "kannel")
 
     def link(self, code: str) -> tuple | None:
         with self._ops_lock:
@@ -178,11 +182,9 @@ class Receiver:
                     break
             with transaction(ops):
                 if meaning == "opt_out":
-                    ops.execute("INSERT INTO suppressions VALUES ('sms', ?, 'stop_reply', ?, ?) ON CONFLICT (channel, user_id) "
-                                "DO UPDATE SET reason = excluded.reason, source = excluded.source, created_at = excluded.created_at",
-                                [user, f"inbound {word}", now_iso()])
-                elif meaning == "opt_in":  # lifts a STOP, never an operator's suppression
-                    ops.execute("DELETE FROM suppressions WHERE channel = 'sms' AND user_id = ? AND reason = 'stop_reply'", [user])
+                    suppressions.suppress(ops, user, "sms", suppressions.STOP_REPLY, f"inbound {word}")
+                elif meaning == "opt_in":
+                    suppressions.lift_stop(ops, user, "sms")
         return user, answered, choice, ANSWERS.get(meaning or "", "")
 
     def message(self, message_id: str) -> tuple | None:
@@ -234,11 +236,8 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         kind = next((fields[k] for k in DLR_TYPE_KEYS if fields.get(k)), None)
         if kind is None:
             return PlainTextResponse("not a Kannel delivery report: no type (dlr-url needs type=%d)", status_code=400)
-        await run_in_threadpool(receiver.kannel.append, f"{_now()}\t{text}")
-        message_id = fields.get("message_id")
-        if message_id:
-            status = vendor_statuses.kannel_status(kind, None)
-            await run_in_threadpool(receiver.settle, message_id, status, fields.get("id") or None)
+        await run_in_threadpool(receiver.report, f"{_now()}\t{text}", fields.get("message_id"),
+                                vendor_statuses.kannel_status(kind, None), fields.get("id") or None)
         return PlainTextResponse("ok")
 
     async def kannel_mo(request: Request) -> Response:
