@@ -118,6 +118,13 @@ CREATE TABLE IF NOT EXISTS links (
     url TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS responses (   -- what the receiver heard back, for following a run live
+    message_id TEXT NOT NULL,
+    kind TEXT NOT NULL,         -- click, bot_click, reply
+    at TEXT NOT NULL,
+    detail TEXT                 -- a bot click's reason; a reply's keyword or quick-reply meaning
+);
+CREATE INDEX IF NOT EXISTS responses_message ON responses (message_id);
 CREATE TABLE IF NOT EXISTS journey_steps (
     run_id TEXT NOT NULL,
     user_id TEXT NOT NULL,

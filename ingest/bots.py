@@ -7,6 +7,8 @@ names the reason.
 
 from __future__ import annotations
 
+import re
+
 # (reason, regular expression) pairs, most specific first.
 BOT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("link_preview", r"facebookexternalhit|facebot|whatsapp|telegrambot|slackbot|slack-imgproxy|discordbot"
@@ -28,3 +30,13 @@ def bot_case_sql(column: str) -> str:
         f"WHEN regexp_matches({column}, '{pattern}', 'i') THEN '{reason}'" for reason, pattern in BOT_PATTERNS
     )
     return f"CASE WHEN {column} IS NULL OR trim({column}) = '' THEN NULL {arms} ELSE NULL END"
+
+
+_COMPILED = tuple((reason, re.compile(pattern, re.IGNORECASE)) for reason, pattern in BOT_PATTERNS)
+
+
+def agent_reason(user_agent: str | None) -> str | None:
+    """The same patterns in Python (the receiver's live view of a run): the first reason, or None."""
+    if not user_agent or not user_agent.strip():
+        return None
+    return next((reason for reason, pattern in _COMPILED if pattern.search(user_agent)), None)

@@ -22,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Serves GET|POST /kannel/dlr (Kannel's dlr-url), GET|POST /kannel/mo (inbound messages: STOP, "
         "START, HELP act at once), POST /twilio/status and /twilio/inbound (X-Twilio-Signature checked when "
         "NUDGELAB_TWILIO_AUTH_TOKEN is set), GET|HEAD /l/{code} (tracked links), POST /beacon (dwell) and "
-        "GET /healthz. Every callback is appended to $NUDGELAB_HOME/spool as received and fsync'd before it is "
+        "POST /sendgrid/events (SendGrid's event webhook; its signature checked when NUDGELAB_SENDGRID_PUBLIC_KEY "
+        "is set), GET /healthz. Every callback is appended to $NUDGELAB_HOME/spool as received and fsync'd before it is "
         "answered; `nudgelab ingest --spool` lands it. Bad requests get 4xx and the receiver keeps running.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8600, help="port (default 8600)")
@@ -47,6 +48,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 2
     settings = load_settings()
     settings.ensure()
+    from dispatch.receiver.sendgrid_signature import BadKey, load_key
+
+    if os.environ.get("NUDGELAB_SENDGRID_PUBLIC_KEY"):
+        try:
+            load_key(os.environ["NUDGELAB_SENDGRID_PUBLIC_KEY"])
+        except BadKey as exc:
+            print(f"nudgelab: {exc}", file=sys.stderr)
+            return 2
     rotate = float(os.environ.get("NUDGELAB_RECEIVER_ROTATE_SECONDS", "5"))
     print(f"nudgelab receiver on http://{args.host}:{args.port} (spool: {settings.spool_dir}); Ctrl-C stops it",
           file=sys.stderr, flush=True)

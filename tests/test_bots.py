@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from ingest.bots import bot_case_sql
+from ingest.bots import agent_reason, bot_case_sql
 
 BOTS = {
     "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)": "link_preview",
@@ -37,8 +37,10 @@ def reason(user_agent: str | None) -> str | None:
 @pytest.mark.parametrize("user_agent,expected", sorted(BOTS.items()))
 def test_known_bots_are_flagged_with_their_reason(user_agent, expected):
     assert reason(user_agent) == expected
+    assert agent_reason(user_agent) == expected  # the receiver's live view reads the same patterns
 
 
 @pytest.mark.parametrize("user_agent", PEOPLE)
 def test_real_browsers_are_people(user_agent):
     assert reason(user_agent) is None
+    assert agent_reason(user_agent) is None

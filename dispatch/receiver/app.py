@@ -7,9 +7,13 @@ Routes (fixed, so that gateways can be configured against them):
   ``ingest.readers.kannel`` reads it; a report naming one of our messages also settles that
   message's outcome in ops.sqlite (``outbox.record_receipt``, status from ingestion's one table).
 * ``GET|HEAD /l/{code}`` — a tracked link: 302 to its deep link, and a ``clicks`` event with the
-  user agent and the client's address (hashed by ingestion) to the spool. A HEAD request is a
-  machine's (link previews, scanners): recorded, flagged ``is_bot`` with its reason, so it is kept
-  and not counted as a human click. An unknown or malformed code is 404.
+  user agent and the client's address (hashed by ingestion) to the spool. A HEAD request, or a
+  fetch within ``NUDGELAB_RECEIVER_SOON_SECONDS`` (default 5) of the message's delivery report (or
+  of its sending, before a report), is a machine's (link previews, carriers' scanners): recorded,
+  flagged ``is_bot`` with its reason (``head_request``, ``soon_after_delivery``), so it is kept and
+  not counted as a human click; ingestion adds the user-agent flags. An unknown or malformed code
+  is 404. Clicks and replies are also noted in ops.sqlite (``responses``) so that the app can
+  follow a run live.
 * ``GET|POST /kannel/mo`` — an inbound message (Kannel's sms-service ``get-url`` with
   ``from=%p&to=%P&text=%a&time=%T&smsc=%i&id=%I``; ``%T``, not ``%t``, which has no zone),
   spooled with the user, the message it answers and the quick reply's meaning ("1" → confirm,
@@ -24,6 +28,10 @@ Routes (fixed, so that gateways can be configured against them):
   ``NUDGELAB_TWILIO_AUTH_TOKEN`` set, ``X-Twilio-Signature`` must match (else 403, nothing kept).
   An incoming message's keyword acts as on ``/kannel/mo``; the answer is TwiML (the confirmation
   as a ``<Message>``, or an empty ``<Response/>``).
+* ``POST /sendgrid/events`` — SendGrid's event webhook: a JSON array of events (up to 4 MiB: SendGrid
+  batches), appended as one compact line to ``spool/sendgrid/`` for the SendGrid reader. With
+  ``NUDGELAB_SENDGRID_PUBLIC_KEY`` set (the signed webhook's verification key), the ECDSA
+  signature must match (else 403, nothing kept).
 * ``POST /beacon`` — the landing page's dwell beacon, once per visit (``navigator.sendBeacon`` at
   ``pagehide``): JSON or a form with ``code`` (the tracked link's) or ``message_id``, ``seconds``
   (0–86,400) and optionally ``page`` and ``visit`` (a visit id: a beacon sent twice counts once).
@@ -61,14 +69,16 @@ from starlette.schemas import SchemaGenerator
 
 from dispatch import outbox, suppressions
 from dispatch.ops import connect, transaction
-from dispatch.receiver import twilio_signature
+from dispatch.receiver import sendgrid_signature, twilio_signature
 from dispatch.templates import replies
 from ingest import hashing, keywords, vendor_statuses
+from ingest.bots import agent_reason as bots_agent
 from ingest.readers.kannel import TYPE_KEYS as DLR_TYPE_KEYS
 from ingest.spool import LineAppender
 
 MAX_QUERY = 8 * 1024
 MAX_BODY = 64 * 1024
+MAX_EVENTS_BODY = 4 * 1024 * 1024   # SendGrid posts batches of up to a thousand events
 CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 ANSWERS = {
     "opt_out": "You will get no more messages from us. Reply START to undo.",
@@ -87,14 +97,18 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def _body(request: Request) -> bytes:
-    """The request's body, at most MAX_BODY bytes (else 413)."""
-    body = b""
+async def _body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request's body, at most ``limit`` bytes (else 413)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"body over {limit:,} bytes")
+    chunks, size = [], 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise BadRequest(413, f"body over {MAX_BODY:,} bytes")
-    return body
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"body over {limit:,} bytes")
+    return b"".join(chunks)
 
 
 def _text(raw: bytes) -> str:
@@ -130,9 +144,13 @@ class Receiver:
         spool = home / "spool"
         self.kannel = LineAppender(spool / "kannel", max_seconds=rotate_seconds)
         self.twilio = LineAppender(spool / "twilio", max_seconds=rotate_seconds)
+        self.sendgrid = LineAppender(spool / "sendgrid", max_seconds=rotate_seconds)
         self.events = LineAppender(spool, max_seconds=rotate_seconds, suffix=".jsonl")
         self.twilio_token = os.environ.get("NUDGELAB_TWILIO_AUTH_TOKEN") or None
         self.public_base = (os.environ.get("NUDGELAB_RECEIVER_URL") or "").rstrip("/") or None
+        sendgrid_key = os.environ.get("NUDGELAB_SENDGRID_PUBLIC_KEY") or None
+        self.sendgrid_key = sendgrid_signature.load_key(sendgrid_key) if sendgrid_key else None
+        self.soon = float(os.environ.get("NUDGELAB_RECEIVER_SOON_SECONDS") or 5)
         self._ops: sqlite3.Connection | None = None
         self._ops_lock = threading.Lock()
 
@@ -154,6 +172,30 @@ class Receiver:
             return self.ops().execute(
                 "SELECT l.message_id, l.link_id, l.url, m.user_id, m.campaign_id, m.channel FROM links l "
                 "LEFT JOIN messages m USING (message_id) WHERE l.code = ?", [code]).fetchone()
+
+    def too_soon(self, message_id: str, at: datetime) -> bool:
+        """Whether a fetch at ``at`` comes within the soon window after the message's newest
+        delivery report (or its sending, when no report came yet): no person reads and taps that fast."""
+        with self._ops_lock:
+            found = self.ops().execute(
+                "SELECT coalesce((SELECT max(received_at) FROM receipts WHERE message_id = ?1 AND status = 'delivered'), "
+                "(SELECT sent_at FROM messages WHERE message_id = ?1))", [message_id]).fetchone()
+        if not found or not found[0]:
+            return False
+        reference = datetime.fromisoformat(found[0].replace("Z", "+00:00"))
+        return 0 <= (at - reference).total_seconds() < self.soon
+
+    def respond(self, message_id: str, kind: str, detail: str | None) -> None:
+        """Note a click or a reply to one of our messages (the app's live view of a run)."""
+        with self._ops_lock:
+            ops = self.ops()
+            with transaction(ops):
+                ops.execute("INSERT INTO responses VALUES (?, ?, ?, ?)", [message_id, kind, _now(), detail])
+
+    def click(self, line: str, message_id: str | None, bot_reason: str | None) -> None:
+        self.events.append(line)
+        if message_id:
+            self.respond(message_id, "bot_click" if bot_reason else "click", bot_reason)
 
     def inbound(self, phone: str, text: str) -> tuple[str | None, str | None, str | None, str]:
         """(user, the message answered, the quick reply's meaning, the answer text) for an inbound
@@ -185,6 +227,9 @@ class Receiver:
                     suppressions.suppress(ops, user, "sms", suppressions.STOP_REPLY, f"inbound {word}")
                 elif meaning == "opt_in":
                     suppressions.lift_stop(ops, user, "sms")
+                if answered:
+                    ops.execute("INSERT INTO responses VALUES (?, 'reply', ?, ?)",
+                                [answered, _now(), choice or meaning or word])
         return user, answered, choice, ANSWERS.get(meaning or "", "")
 
     def message(self, message_id: str) -> tuple | None:
@@ -202,11 +247,13 @@ class Receiver:
 
     def rotate(self) -> None:
         self.twilio.rotate_if_old()
+        self.sendgrid.rotate_if_old()
         self.kannel.rotate_if_old()
         self.events.rotate_if_old()
 
     def close(self) -> None:
         self.twilio.close()
+        self.sendgrid.close()
         self.kannel.close()
         self.events.close()
         if self._ops is not None:
@@ -323,15 +370,53 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
         if found is None:
             return PlainTextResponse("no such link", status_code=404)
         message_id, link_id, url, user_id, campaign_id, channel = found
-        head = request.method == "HEAD"
-        event = {"event_type": "clicks", "event_id": f"clk-{uuid.uuid4().hex}", "occurred_at": _now(),
+        at = datetime.now(timezone.utc)
+        if request.method == "HEAD":
+            reason = "head_request"
+        elif await run_in_threadpool(receiver.too_soon, message_id, at):
+            reason = "soon_after_delivery"
+        else:
+            reason = None
+        event = {"event_type": "clicks", "event_id": f"clk-{uuid.uuid4().hex}",
+                 "occurred_at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                  "message_id": message_id, "user_id": user_id, "campaign_id": campaign_id, "channel": channel,
                  "link_id": link_id, "url": url, "user_agent": request.headers.get("user-agent", "")[:500],
                  "ip": request.client.host if request.client else None}
-        if head:
-            event.update(is_bot=True, bot_reason="head_request")
-        await run_in_threadpool(receiver.events.append, json.dumps(event, ensure_ascii=False))
+        if reason:
+            event.update(is_bot=True, bot_reason=reason)
+        # a user-agent flag is ingestion's (ingest.bots); here only what the receiver alone can see
+        reason = reason or bots_agent(event["user_agent"])
+        await run_in_threadpool(receiver.click, json.dumps(event, ensure_ascii=False), message_id, reason)
         return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+
+    async def sendgrid_events(request: Request) -> Response:
+        """---
+        summary: SendGrid event webhook (a JSON array of events), signature checked when NUDGELAB_SENDGRID_PUBLIC_KEY is set
+        responses:
+          200: {description: spooled}
+          400: {description: not a JSON array of events, or not UTF-8}
+          403: {description: the signed webhook's signature does not match}
+          413: {description: body over 4 MiB}
+        """
+        body = await _body(request, MAX_EVENTS_BODY)
+        if receiver.sendgrid_key is not None and not sendgrid_signature.valid(
+                receiver.sendgrid_key, body, request.headers.get(sendgrid_signature.SIGNATURE_HEADER),
+                request.headers.get(sendgrid_signature.TIMESTAMP_HEADER)):
+            return PlainTextResponse("the event webhook's signature does not match", status_code=403)
+        try:
+            events = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            return PlainTextResponse("the request is not UTF-8", status_code=400)
+        except ValueError as exc:
+            return PlainTextResponse(f"not JSON: {exc}", status_code=400)
+        if isinstance(events, dict):
+            events = [events]
+        if not isinstance(events, list) or not all(isinstance(e, dict) and "event" in e for e in events):
+            return PlainTextResponse("SendGrid posts a JSON array of event objects, each with an 'event'",
+                                     status_code=400)
+        if events:
+            await run_in_threadpool(receiver.sendgrid.append, json.dumps(events, ensure_ascii=False, separators=(",", ":")))
+        return PlainTextResponse("ok")
 
     async def beacon(request: Request) -> Response:
         """---
@@ -404,6 +489,7 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
               Route("/kannel/mo", kannel_mo, methods=["GET", "POST"]),
               Route("/twilio/status", twilio_status, methods=["POST"]),
               Route("/twilio/inbound", twilio_inbound, methods=["POST"]),
+              Route("/sendgrid/events", sendgrid_events, methods=["POST"]),
               Route("/l/{code}", tracked_link, methods=["GET", "HEAD"]),
               Route("/beacon", beacon, methods=["POST"]),
               Route("/healthz", healthz, methods=["GET"])]

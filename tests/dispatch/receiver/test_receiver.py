@@ -26,13 +26,13 @@ BROWSER = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, l
 
 
 class Served:
-    def __init__(self, home: Path) -> None:
-        self.home, self.port = home, free_port()
+    def __init__(self, home: Path, **env: str) -> None:
+        self.home, self.port, self.env = home, free_port(), env
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Served":
         env = dict(os.environ, NUDGELAB_HOME=str(self.home), NUDGELAB_HASH_KEY=TEST_KEY,
-                   NUDGELAB_RECEIVER_ROTATE_SECONDS="0.3")
+                   NUDGELAB_RECEIVER_ROTATE_SECONDS="0.3", **self.env)
         self.process = subprocess.Popen([sys.executable, "-m", "nudgelab.cli", "serve", "--port", str(self.port)],
                                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
@@ -119,6 +119,87 @@ def test_a_tracked_link_redirects_and_records_a_human_click_and_a_flagged_machin
                            "ORDER BY is_bot")
     assert rows == [(message_id, "u7", "offer", False, None, True), (message_id, "u7", "offer", True, "head_request", True)]
     assert "127.0.0.1" not in json.dumps(query(settings, "SELECT * FROM raw.clicks"), default=str)
+    ops = connect(home / "ops.sqlite")   # the live view of the run: one human click, one machine's
+    assert sorted(tuple(r) for r in ops.execute("SELECT message_id, kind, detail FROM responses")) == [
+        (message_id, "bot_click", "head_request"), (message_id, "click", None)]
+    ops.close()
+
+
+def test_a_fetch_within_seconds_of_delivery_is_flagged_and_a_later_one_is_a_person(served, home, settings):
+    ops = connect(home / "ops.sqlite")
+    soon, later = queue(ops, ["u1", "u2"], "kannel", campaign_id="parcel")
+    with transaction(ops):
+        for i, message_id in enumerate((soon, later)):
+            ops.execute("UPDATE messages SET state = 'sent', sent_at = '2026-12-01T09:00:00.000000Z' WHERE message_id = ?",
+                        [message_id])
+            ops.execute("INSERT INTO links VALUES (?, ?, 'track', 'https://track.example.com', ?)",
+                        [f"Track000{i}", message_id, now_iso()])
+        ops.execute("INSERT INTO receipts VALUES (?, 'delivered', 'k-2', '2026-12-01T09:00:05.000Z', 'kannel')", [later])
+    ops.close()
+    # a delivery report for the first one arrives through the receiver; a browser fetch follows at once
+    assert served.get(f"/kannel/dlr?message_id={soon}&type=1&id=k-1")[0] == 200
+    assert served.get("/l/Track0000", **{"User-Agent": BROWSER})[0] == 302
+    assert served.get("/l/Track0001", **{"User-Agent": BROWSER})[0] == 302     # delivered long ago
+    wait_closed(home)
+    assert run_cli("ingest", "--spool").returncode == 0
+    assert query(settings, "SELECT message_id, is_bot, bot_reason FROM raw.clicks ORDER BY is_bot") == [
+        (later, False, None), (soon, True, "soon_after_delivery")]
+
+
+def sendgrid_events(message_id: str) -> list[dict]:
+    """SendGrid's documented event shapes (delivered, open by Apple's proxy, click), for one message."""
+    sg = "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"
+    base = {"email": "ann@example.com", "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>", "sg_message_id": sg,
+            "category": ["reminder"], "message_id": message_id}
+    return [dict(base, event="delivered", timestamp=1796137594, sg_event_id="sg-d-1", response="250 OK"),
+            dict(base, event="open", timestamp=1796137600, sg_event_id="sg-o-1", useragent="Mozilla/5.0",
+                 ip="17.58.0.1", sg_machine_open=True),
+            dict(base, event="click", timestamp=1796137700, sg_event_id="sg-c-1", url="https://shop.example.com/x",
+                 useragent=BROWSER, ip="203.0.113.9")]
+
+
+def test_sendgrid_events_signed_with_the_webhook_key_are_kept_and_others_refused(home, settings):
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    server = Served(home, NUDGELAB_SENDGRID_PUBLIC_KEY=public).start()
+    try:
+        body = json.dumps(sendgrid_events("m-mail-1")).encode()
+        stamp = "1796137800"
+        signed = base64.b64encode(key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+        headers = {"Content-Type": "application/json", "X-Twilio-Email-Event-Webhook-Signature": signed,
+                   "X-Twilio-Email-Event-Webhook-Timestamp": stamp}
+        assert server.request("POST", "/sendgrid/events", body, headers)[0] == 200
+        tampered = body.replace(b"delivered", b"bounce", 1)
+        assert server.request("POST", "/sendgrid/events", tampered, headers)[0] == 403
+        assert server.request("POST", "/sendgrid/events", body, {**headers, "X-Twilio-Email-Event-Webhook-Timestamp":
+                                                                  "1796137801"})[0] == 403
+        assert server.request("POST", "/sendgrid/events", body, {"Content-Type": "application/json"})[0] == 403
+        wait_closed(home)
+    finally:
+        server.stop()
+    assert [f.parent.name for f in closed_files(home / "spool")] == ["sendgrid"]
+    assert run_cli("ingest", "--spool").returncode == 0
+    assert query(settings, "SELECT message_id, status FROM raw.deliveries") == [("m-mail-1", "delivered")]
+    assert query(settings, "SELECT link_id, is_bot FROM raw.clicks ORDER BY occurred_at") == [
+        ("email_open", True), (None, False)]
+
+
+def test_sendgrid_events_without_a_key_are_checked_for_shape(served, home):
+    assert served.request("POST", "/sendgrid/events", json.dumps(sendgrid_events("m-2")).encode())[0] == 200
+    assert served.request("POST", "/sendgrid/events", b"[]")[0] == 200
+    for bad in (b"{not json", b'[{"email": "a@b.c"}]', b'"delivered"', b"[1, 2]", b"\xff\xfe"):
+        assert served.request("POST", "/sendgrid/events", bad)[0] == 400, bad
+    try:
+        status = served.request("POST", "/sendgrid/events", b"[" + b" " * (5 * 1024 * 1024) + b"]")[0]
+    except (ConnectionResetError, BrokenPipeError):
+        status = 413
+    assert status == 413 and served.get("/healthz")[0] == 200
 
 
 def test_a_reply_is_matched_to_the_quick_reply_choice_it_answers(served, home, settings):
@@ -351,5 +432,6 @@ def test_the_openapi_description_lists_the_fixed_routes(served):
     spec = json.loads(body)
     assert spec["openapi"].startswith("3.") and {p: sorted(v) for p, v in spec["paths"].items()} == {
         "/kannel/dlr": ["get", "post"], "/kannel/mo": ["get", "post"], "/twilio/status": ["post"],
-        "/twilio/inbound": ["post"], "/l/{code}": ["get"], "/beacon": ["post"], "/healthz": ["get"]}
+        "/twilio/inbound": ["post"], "/sendgrid/events": ["post"], "/l/{code}": ["get"], "/beacon": ["post"],
+        "/healthz": ["get"]}
     assert "414" in spec["paths"]["/kannel/dlr"]["get"]["responses"]
