@@ -160,8 +160,9 @@ EVENT_TYPES: dict[str, EventType] = {
                 Field("ip_hash", "hash", source="ip"),
                 Field("is_bot", "bool"),
                 Field("bot_reason"),
+                Field("provider_message_id"),   # an ESP's or gateway's id: matched to its send on loading
             ),
-            required_any=(("message_id", "user_id"),),
+            required_any=(("message_id", "user_id", "provider_message_id"),),
         ),
         EventType(
             "dwells",

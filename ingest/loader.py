@@ -222,14 +222,20 @@ def _typed_table(conn, spec: EventType, present: set[str], hash_tables: dict[str
     """Materialise the typed rows of one event type, with event ids, derived flags and reasons."""
     name = f"typed_{spec.name}"
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {typed_select_sql(spec, STAGE, present, hash_tables, tz)}")
-    if spec.name == "deliveries":
+    if spec.name in ("deliveries", "clicks"):
         _join_receipts_to_sends(conn, name)
+    if spec.name == "clicks":  # a click must reach a message or a user; a provider id alone says neither
+        conn.execute(
+            f"""UPDATE {name} SET _reasons = 'the click names only the provider''s message id ' || provider_message_id
+            || ', which no loaded send carries: load the sends first, or put message_id in the tracked link'
+            WHERE _reasons IS NULL AND message_id IS NULL AND user_id IS NULL""")
     return name
 
 
 def _join_receipts_to_sends(conn: duckdb.DuckDBPyConnection, typed: str) -> None:
-    """Receipts that carry only the provider's id get the message (and its user, campaign, channel)
-    through the provider id recorded at send time, in the warehouse or in this same batch."""
+    """Receipts (and ESPs' opens and clicks) that carry only the provider's id get the message (and
+    its user, campaign, channel) through the provider id recorded at send time, in the warehouse or
+    in this same batch."""
     sends_in_batch = (
         "UNION ALL SELECT provider_message_id, message_id, user_id, campaign_id, channel FROM typed_sends"
         if scalar(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'typed_sends' AND temporary")

@@ -66,3 +66,39 @@ def test_opt_out_replies_keep_their_keyword(settings):
     run_ingest(settings, [VENDOR / "kannel_mo.log", VENDOR / "sendgrid_events.json"], timezone_name="Europe/London")
     keywords = sorted(r[0] for r in query(settings, "SELECT keyword FROM raw.replies"))
     assert keywords.count("STOP") >= 3 and "SPAM" in keywords and "HELP" in keywords
+
+
+def test_esp_opens_and_clicks_carrying_only_the_vendor_id_are_joined_to_their_send(settings, tmp_path):
+    sends = tmp_path / "sends.jsonl"
+    sends.write_text("\n".join(json.dumps(r) for r in [
+        {"event_type": "sends", "event_id": "s-1", "occurred_at": "2026-11-30T09:00:00Z", "message_id": "m-mail",
+         "user_id": "u-1", "campaign_id": "bill_due", "channel": "email", "provider": "sendgrid",
+         "provider_message_id": "14c5d75ce93.dfd.64b469"},
+        {"event_type": "sends", "event_id": "s-2", "occurred_at": "2026-11-30T09:00:00Z", "message_id": "m-sms",
+         "user_id": "u-2", "campaign_id": "parcel", "channel": "sms", "provider": "twilio",
+         "provider_message_id": "SM0123456789abcdef0123456789abcdef"}]) + "\n")
+    assert not run_ingest(settings, [sends]).errors
+    sg = "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"
+    events = tmp_path / "sendgrid.json"
+    events.write_text(json.dumps([
+        {"email": "ann@example.com", "event": "open", "timestamp": 1796115600, "sg_event_id": "o-1", "sg_message_id": sg,
+         "useragent": "Mozilla/5.0 (iPhone)", "ip": "203.0.113.5"},
+        {"email": "ann@example.com", "event": "click", "timestamp": 1796115700, "sg_event_id": "c-1", "sg_message_id": sg,
+         "url": "https://pay.example.com", "useragent": "Mozilla/5.0 (iPhone)", "ip": "203.0.113.5"},
+        {"email": "bob@example.com", "event": "click", "timestamp": 1796115800, "sg_event_id": "c-2",
+         "sg_message_id": "ffffffffffff.filter0002.1.2.0", "url": "https://pay.example.com"}]))
+    clicks = tmp_path / "twilio_clicks.jsonl"
+    clicks.write_text(json.dumps({"event_type": "click", "message_sid": "SM0123456789abcdef0123456789abcdef",
+                                  "to": "+12025550100", "link": "https://track.example.com/p/1",
+                                  "click_time": "2026-12-01T09:05:00.000Z", "user_agent": "Mozilla/5.0 (Android 14)"})
+                      + "\n")
+    summary = run_ingest(settings, [events, clicks])
+    assert not summary.errors
+    assert [(b.loaded, b.quarantined) for b in summary.batches] == [(2, 1), (1, 0)]
+    assert query(settings, "SELECT message_id, user_id, campaign_id, link_id, provider_message_id FROM raw.clicks "
+                           "ORDER BY occurred_at") == [
+        ("m-mail", "u-1", "bill_due", "email_open", "14c5d75ce93.dfd.64b469"),
+        ("m-mail", "u-1", "bill_due", None, "14c5d75ce93.dfd.64b469"),
+        ("m-sms", "u-2", "parcel", None, "SM0123456789abcdef0123456789abcdef")]
+    (reason,) = query(settings, "SELECT reason FROM raw.quarantine")[0]
+    assert "names only the provider's message id" in reason and "load the sends first" in reason

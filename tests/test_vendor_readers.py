@@ -744,3 +744,62 @@ def test_receipt_states_smscs_send_beyond_the_smpp_list(stat, status):
 def test_a_kannel_dlr_url_that_names_the_type_status_as_the_user_guide_does():
     record = kannel.record_from_line(1, "2026-10-01T10:00:03Z\tmessage_id=m-1&status=1&smsc=a&id=k-1")
     assert (record.event_type, record.values["status"], record.values["message_id"]) == ("deliveries", "delivered", "m-1")
+
+
+# Bearerbox's access log as Kannel 1.4.5 on this machine writes it (default access-log-format,
+# access-log-time = gmt): a send, its two reports, and an inbound message.
+ACCESS_LOG = """\
+2026-12-01 18:16:35 Log begins
+2026-12-01 18:16:36 Sent SMS [SMSC:fake] [SVC:nudgelab] [ACT:] [BINF:] [FID:] [META:] [from:12345] [to:+12025550100] [flags:-1:0:-1:-1:31] [msg:23:Your parcel ships today] [udh:0:]
+2026-12-01 18:16:36 Receive DLR [SMSC:fake] [SVC:nudgelab] [ACT:] [BINF:] [FID:] [META:?orig_msg?dlr_mask=31&] [from:12345] [to:+12025550100] [flags:-1:-1:-1:-1:8] [msg:4:ACK/] [udh:0:]
+2026-12-01 18:16:36 Receive DLR [SMSC:fake] [SVC:nudgelab] [ACT:] [BINF:] [FID:cac81285-3123-41f4-b0fe-996c13441ae2] [META:?orig_msg?dlr_mask=31&] [from:12345] [to:+12025550100] [flags:-1:-1:-1:-1:1] [msg:0:] [udh:0:]
+2026-12-01 18:16:39 Receive SMS [SMSC:fake] [SVC:] [ACT:] [BINF:] [FID:] [META:] [from:+12025550100] [to:12345] [flags:-1:0:-1:-1:-1] [msg:11:STOP please] [udh:0:]
+2026-12-01 18:16:42 Log ends
+"""
+
+
+def test_bearerbox_access_log_reports_and_inbound_messages_are_read(tmp_path):
+    path = write(tmp_path, "access.log", ACCESS_LOG)
+    assert kannel.sniff(ACCESS_LOG)
+    records = list(kannel.read(path))
+    assert [r.line for r in records] == [2, 3, 4, 5]            # the Log begins/ends markers are not records
+    sent, ack, delivered, stop = records
+    assert "'Sent SMS' is neither" in sent.reason
+    assert ack.event_type == "deliveries" and "without the SMSC's message id" in ack.reason
+    assert delivered.reason is None and delivered.values == {
+        "channel": "sms", "status": "delivered", "provider_status": "1", "provider": "fake", "country": "US",
+        "provider_message_id": "cac81285-3123-41f4-b0fe-996c13441ae2", "occurred_at": "2026-12-01T18:16:36"}
+    assert "+12025550100" not in json.dumps(delivered.extra)
+    assert (stop.event_type, stop.values["keyword"], stop.values["sender"], stop.values["occurred_at"]) == (
+        "replies", "STOP", "+12025550100", "2026-12-01T18:16:39")
+
+
+def test_bearerbox_access_log_of_kannel_1_4_with_an_smpp_receipt_and_a_ucs2_reply():
+    # Kannel 1.4 has no FID/META fields; the SMPP receipt gives the provider id and the state
+    dlr = ("2026-10-01 10:35:12 Receive DLR [SMSC:smsc-a] [SVC:tester] [ACT:] [BINF:] [from:12345] [to:+447700900123] "
+           "[flags:-1:0:-1:0:2] [msg:94:id:0A1B2C3D sub:001 dlvrd:000 submit date:2610011030 done date:2610011035 "
+           "stat:UNDELIV err:001 text:Your bill] [udh:0:]")
+    record = kannel.record_from_line(1, dlr)
+    assert record.reason is None
+    assert (record.values["status"], record.values["provider_message_id"], record.values["error_code"]) == (
+        "undelivered", "0A1B2C3D", "001")
+    # coding 2 (UCS-2): bb_alog writes the text as hex
+    mo = ("2026-10-01 10:40:00 Receive SMS [SMSC:smsc-a] [SVC:] [ACT:] [BINF:] [FID:] [META:] [from:+447700900123] "
+          "[to:12345] [flags:-1:2:-1:0:-1] [msg:8:00530054004F0050] [udh:0:]")
+    reply = kannel.record_from_line(2, mo)
+    assert (reply.values["text"], reply.values["keyword"]) == ("STOP", "STOP")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0", "14c5d75ce93.dfd.64b469"),
+    ("Yy2sx1lkQgONwNIOXIjjqg.filterdrecv-p3mdw1-756b745b58-kmzbs-18-5F5FC3A7-1A.0", "Yy2sx1lkQgONwNIOXIjjqg"),
+    ("filterdrecv-p3mdw1-756b745b58-kmzbs-18-5F5FC3A7-1A.0", None),     # only the filter server's part
+    ("filter0001.16648.5515E0B88.0", None),
+    ("recvd-7f5b8c9d-abcde-1-5F5FC3A7-2.0", None),
+])
+def test_a_sendgrid_message_id_is_the_send_s_id_and_a_server_prefix_names_no_message(value, expected):
+    event = {"event": "delivered", "timestamp": 1790848800, "sg_event_id": "e1", "sg_message_id": value}
+    record = sendgrid.record_from_event(1, json.dumps(event), event)
+    assert record.values.get("provider_message_id") == expected
+    if expected is None:   # two such events of different messages must not share an id
+        assert record.extra["sg_message_id"] == value

@@ -88,6 +88,8 @@ box-deny-ip = "*.*.*.*"
 dlr-storage = internal
 log-level = 1
 log-file = "{folder / 'bearerbox.log'}"
+access-log = "{folder / 'access.log'}"
+access-log-time = gmt
 
 group = smsc
 smsc = fake

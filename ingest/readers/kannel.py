@@ -17,6 +17,16 @@ Keys understood (the names operators commonly give Kannel's escape codes in the 
 A line without ``type`` but with ``text`` is an inbound message (sms-service get-url with
 ``from=%p&to=%P&text=%a&time=%t&keyword=%k``) and becomes a ``replies`` record.
 
+Bearerbox's access log in its default ``access-log-format`` (``gw/bb_alog.c``: ``TIME EVENT
+[SMSC:%i] [SVC:%n] [ACT:%A] [BINF:%B] [FID:%F] [META:%D] [from:%p] [to:%P]
+[flags:%m:%c:%M:%C:%d] [msg:%L:%b] [udh:%U:%u]``; FID and META are absent before Kannel 1.5) is
+read too: ``Receive DLR`` → a delivery report (type = the flags' last field, answer = the message
+text, provider id = FID, else the SMPP receipt's id), ``Receive SMS`` → an inbound message. The
+time is the log's, local to the gateway unless ``access-log-time = gmt``: give ``--timezone``.
+Text logged as hex (coding 1, 8-bit, or 2, UCS-2) is decoded when it is UCS-2. Other events
+(``Sent SMS``, ``Failed Send SMS``, ``DLR rerouted``…) are quarantined with their reason (sends
+come from the outbox or a sends file); ``Log begins``/``Log ends`` markers are not records.
+
 Status mapping: see ``ingest.vendor_statuses`` (an SMPP receipt in ``%A`` wins over ``%d``).
 Event time: ``%T``; else the logged receipt time; else the receipt's done date; else a reason.
 """
@@ -49,6 +59,13 @@ MO_SENDER_KEYS = ("from", "sender", "phone", "msisdn")
 MO_RECEIVER_KEYS = ("to", "receiver")
 MO_KEYWORD_KEYS = ("keyword",)
 
+ACCESS_LINE = re.compile(
+    r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?P<event>[A-Za-z][A-Za-z ]*?) \[SMSC:(?P<smsc>[^\]]*)\] "
+    r"\[SVC:(?P<service>[^\]]*)\] \[ACT:(?P<account>[^\]]*)\] \[BINF:(?P<binfo>[^\]]*)\] "
+    r"(?:\[FID:(?P<fid>[^\]]*)\] )?(?:\[META:(?P<meta>[^\]]*)\] )?\[from:(?P<sender>[^\]]*)\] "
+    r"\[to:(?P<receiver>[^\]]*)\] \[flags:(?P<flags>[-\d:]*)\] \[msg:(?P<length>\d+):(?P<text>.*)\] "
+    r"\[udh:\d+:[0-9A-Fa-f]*\]$")
+ACCESS_MARKER = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Log (?:begins|ends)\s*$")
 _NACK = re.compile(r"^NACK/(0x[0-9A-Fa-f]+|\d+)?(?:/|$)")
 _TWILIO_KEYS = {"MessageSid", "SmsSid", "AccountSid", "message_sid", "MessageStatus", "SmsStatus"}
 
@@ -96,6 +113,8 @@ def _kind(fields: dict[str, object]) -> str | None:
 
 
 def looks_like_kannel(line: str) -> bool:
+    if ACCESS_LINE.match(line) or ACCESS_MARKER.match(line):
+        return True
     _, fields, _, reason = parse_line(line)
     if reason or not fields or vs.is_contract_shaped(fields) or _TWILIO_KEYS & fields.keys():
         return False
@@ -207,7 +226,48 @@ def _mo(number: int, text: str, received_at: str | None, fields: dict[str, objec
     )
 
 
+def _access_text(text: str, flags: list[str]) -> str:
+    """The logged message text: Kannel writes 8-bit and UCS-2 texts as hex; UCS-2 is decoded."""
+    coding = flags[1] if len(flags) > 1 else ""
+    if coding == "2" and re.fullmatch(r"(?:[0-9A-Fa-f]{4})+", text):
+        return bytes.fromhex(text).decode("utf-16-be", errors="replace")
+    return text
+
+
+def _access_record(number: int, text: str, line: re.Match) -> Record:
+    """A record for one line of bearerbox's access log."""
+    event = line["event"]
+    flags = line["flags"].split(":")
+    if event == "Receive DLR":
+        fields: dict[str, object] = {"type": flags[-1] if flags and flags[-1].lstrip("-").isdigit() else None,
+                                     "answer": _access_text(line["text"], flags), "ts": line["time"],
+                                     "smsc": line["smsc"], "id": line["fid"], "to": line["receiver"]}
+        extra = {"service": line["service"], "account": line["account"], "meta": line["meta"]}
+        if fields["type"] is None or fields["type"] == "-1":
+            return Record(number, text, "deliveries", reason=(
+                f"line {number}: a Receive DLR line whose flags ({line['flags']}) name no report type"))
+        record = _dlr(number, text, None, {**{k: v for k, v in fields.items() if v}, **{k: v for k, v in extra.items() if v}})
+        if record.reason and "no message id" in record.reason:
+            return Record(number, text, "deliveries", reason=(
+                f"line {number}: Kannel logged this delivery report (type {fields['type']}) without the SMSC's "
+                "message id (FID empty, no SMPP receipt): it cannot be matched to its send; the dlr-url callback "
+                "(with your message_id) reports the same event"))
+        return record
+    if event == "Receive SMS":
+        fields = {"text": _access_text(line["text"], flags), "from": line["sender"], "to": line["receiver"],
+                  "time": line["time"], "smsc": line["smsc"]}
+        if line["service"]:
+            fields["service"] = line["service"]
+        return _mo(number, text, None, fields)
+    return Record(number, text, None, reason=(
+        f"line {number}: Kannel's access log line '{event}' is neither a delivery report (Receive DLR) nor an "
+        "inbound message (Receive SMS); sends are loaded from nudgelab's outbox or a sends file"))
+
+
 def record_from_line(number: int, text: str, event_type: str | None = None) -> Record:
+    line = ACCESS_LINE.match(text)
+    if line:
+        return _access_record(number, text, line)
     received_at, fields, note, reason = parse_line(text)
     if reason or fields is None:
         return Record(number, text, event_type, reason=f"line {number}: {reason}")
@@ -237,4 +297,6 @@ def read(path: Path, event_type: str | None = None) -> Iterator[Record]:
         if text is None:
             yield Record(number, raw, event_type, reason=vs.invalid_utf8_reason(number))
             continue
+        if ACCESS_MARKER.match(text):
+            continue   # the access log's "Log begins" / "Log ends": not records
         yield record_from_line(number, text, event_type)

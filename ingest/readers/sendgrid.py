@@ -8,7 +8,9 @@ line). ``raw`` is the element's JSON text as it appears in the file.
 Per event: ``email`` → ``recipient`` (deliveries; dropped there: deliveries keep no address),
 ``sender`` (replies) or dropped (clicks); ``timestamp`` → occurred_at (Unix seconds);
 ``sg_event_id`` → event_id; ``sg_message_id`` → provider_message_id without its ``.filter…``
-suffix (so it matches the send's X-Message-Id; the full value stays in ``extra``); custom args
+suffix (so it matches the send's X-Message-Id; the full value stays in ``extra``), for
+deliveries, opens and clicks alike — an open or click carrying only it is joined to its send by the
+loader; custom args
 ``message_id``/``user_id``/``campaign_id`` (top level, or under ``custom_args``/``unique_args``) →
 values; ``useragent`` → user_agent, ``ip`` → ip (clicks/opens only: on delivery events it is
 SendGrid's sending IP, dropped), ``url`` → url; bounce/dropped/deferred ``status`` (SMTP enhanced
@@ -46,16 +48,20 @@ def sniff(sample: str) -> bool:
 
 
 _SUFFIX = re.compile(r"\.(?:filter|recvd|ismtpd)")
+_SERVER_ONLY = re.compile(r"^(?:filter|recvd|ismtpd)", re.IGNORECASE)
 
 
 def _message_id(value: str | None) -> str | None:
     """The send's X-Message-Id inside an ``sg_message_id``: everything before ``.filter…``.
 
     Legacy ids keep their own dots (``14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0`` →
-    ``14c5d75ce93.dfd.64b469``); without a known suffix, the part before the first dot.
+    ``14c5d75ce93.dfd.64b469``); without a known suffix, the part before the first dot. A value that
+    is only the filter server's part (``filterdrecv-…``, ``filter0001.16648…``) names no message:
+    None (the record is then matched by its custom message_id, or quarantined), never a shared id
+    that would merge different messages.
     """
-    if not value:
-        return None
+    if not value or _SERVER_ONLY.match(value):
+        return None   # only the filter server's part: it names a server, not a message
     match = _SUFFIX.search(value)
     return (value[: match.start()] if match else value.split(".", 1)[0]) or None
 
@@ -123,7 +129,7 @@ def record_from_event(number: int, raw: str, event: object) -> Record:
     elif event_type == "clicks":
         values["user_agent"] = vs.as_text(fields.pop("useragent", None))
         values["ip"] = ip
-        extra["provider_message_id"] = _message_id(sg_message_id)
+        values["provider_message_id"] = _message_id(sg_message_id)   # matched to the send on loading
         if key == "open":
             values["link_id"] = vs.OPEN_LINK_ID
             machine = fields.get("sg_machine_open")

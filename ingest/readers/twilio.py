@@ -13,8 +13,9 @@ JSON object, optionally prefixed by the receipt time and a TAB (JSON may carry `
 * Link-shortening clicks (``message_sid``, ``link``, ``click_time``, ``user_agent``…; flat or in an
   Event Streams CloudEvent, whose ``id`` becomes ``event_id``; a JSON array of them is read element
   by element) → ``clicks``. ``link`` → url; our own ``message_id``/``user_id``/``campaign_id`` are
-  taken from the link's query string; ``to`` is dropped (clicks keep no number). Bot flags are
-  left to the loader.
+  taken from the link's query string; ``message_sid`` → provider_message_id, through which the
+  loader finds the send (message, user, campaign) when the link carried none of ours; ``to`` is
+  dropped (clicks keep no number). Bot flags are left to the loader.
 
 Unknown fields are kept in ``extra``; status mapping: ``ingest.vendor_statuses``.
 """
@@ -205,6 +206,7 @@ def _click(number: int, raw: str, received_at: str | None, fields: dict[str, obj
     extra: dict[str, object] = {"provider": "twilio"}
     link = _pop(fields, ("link",))
     values["url"] = link
+    values["provider_message_id"] = _pop(fields, ("message_sid", "sms_sid", "MessageSid"))  # matched to the send
     values["user_agent"] = _pop(fields, ("user_agent",))
     _our_ids(fields, values)
     if link:
