@@ -22,9 +22,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dispatch.receiver import DEFAULT_URL as DEFAULT_RECEIVER
 from warehouse.settings import load_settings
 
-DEFAULT_RECEIVER = "http://127.0.0.1:8600"
 
 
 class DispatchCliError(Exception):
@@ -120,49 +120,21 @@ def _providers(settings):
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    import os
-
-    from dispatch.audience import AudienceError
     from dispatch.campaign import CampaignError, load_campaign
-    from dispatch.planner import Context, PlanError, StalePlan, plan_campaign, queue_plan
-    from dispatch.providers.registry import ProviderConfigError, channel_providers
-    from dispatch.spooling import flush
-    from dispatch.timing import TimingError
-    from warehouse.connections import connect_published
+    from dispatch.sending import SendError, plan_send, providers_for, queue
 
     try:
         campaign = load_campaign(Path(args.campaign))
     except CampaignError as exc:
         raise DispatchCliError(str(exc), exc.problems[1:]) from exc
     settings = load_settings()
-    available = _providers(settings)
     try:
-        providers = channel_providers(available, campaign.providers)
-    except ProviderConfigError as exc:
-        raise DispatchCliError(str(exc)) from exc
-    ops = _ops(settings)
-    try:
-        try:
-            snapshot = connect_published(settings)
-        except RuntimeError as exc:
-            raise DispatchCliError(str(exc)) from exc
-        try:
-            receiver = args.receiver_url or os.environ.get("NUDGELAB_RECEIVER_URL") or DEFAULT_RECEIVER
-            ctx = Context(ops, snapshot, settings.hash_key(), receiver, providers, datetime.now(timezone.utc))
-            try:
-                plan = plan_campaign(campaign, ctx)
-            except (PlanError, AudienceError, TimingError) as exc:
-                raise DispatchCliError(str(exc), getattr(exc, "details", [])[1:]) from exc
-        finally:
-            snapshot.close()
+        providers = providers_for(settings, campaign)
+        plan = plan_send(settings, campaign, args.receiver_url)
         if not args.dry_run and plan.queued:
-            try:
-                queue_plan(plan, ops)
-            except StalePlan as exc:
-                raise DispatchCliError(str(exc), status=4) from exc
-            flush(ops, settings.spool_dir, settings.hash_key())
-    finally:
-        ops.close()
+            queue(settings, plan)
+    except SendError as exc:
+        raise DispatchCliError(str(exc), exc.details, exc.status) from exc
     if args.json:
         print(json.dumps({**plan.as_dict(), "dry_run": args.dry_run}, indent=2, default=str, ensure_ascii=False))
     else:
@@ -217,11 +189,10 @@ def render_plan(plan, dry_run: bool, providers: dict[str, str]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import os
-
     from dispatch.journeys import plan_due
     from dispatch.planner import Context
     from dispatch.providers.registry import channel_providers
+    from dispatch.sending import receiver_url
     from dispatch.worker import Worker, WorkerOptions
     from warehouse.connections import connect_published
 
@@ -230,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     providers = _providers(settings)
     ops = _ops(settings)
-    receiver = os.environ.get("NUDGELAB_RECEIVER_URL") or DEFAULT_RECEIVER
+    receiver = receiver_url()
     key = settings.hash_key()
 
     def journeys(now: datetime):
