@@ -19,6 +19,7 @@ PAGES = (
     ("app_pages/engagement.py", "Engagement", ":material/schedule:", "engagement"),
     ("app_pages/experiments.py", "Experiments", ":material/science:", "experiments"),
     ("app_pages/anomalies.py", "Anomalies", ":material/warning:", "anomalies"),
+    ("app_pages/campaigns.py", "Campaigns", ":material/send:", "campaigns"),
     ("app_pages/data_health.py", "Data health", ":material/fact_check:", "data-health"),
 )
 OPTION_KEYS = {"campaign_id": "campaigns", "channel": "channels", "segment": "segments", "region": "regions",

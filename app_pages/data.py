@@ -131,6 +131,15 @@ SELECT min(send_date) AS first_day, max(send_date) AS last_day,
 FROM marts.fct_funnel_daily
 """
 
+AUDIENCE_OPTIONS = """
+SELECT list(DISTINCT segment ORDER BY segment) FILTER (WHERE segment IS NOT NULL) AS segments,
+       list(DISTINCT region ORDER BY region) FILTER (WHERE region IS NOT NULL) AS regions,
+       list(DISTINCT carrier ORDER BY carrier) FILTER (WHERE carrier IS NOT NULL) AS carriers
+FROM marts.dim_users
+"""
+
+USER_PROFILES = "SELECT user_id, segment, region, carrier FROM marts.dim_users WHERE user_id IN ({marks})"
+
 FUNNEL_TOTALS = """
 SELECT CAST(coalesce(sum(sent), 0) AS BIGINT) AS sent, CAST(coalesce(sum(delivered), 0) AS BIGINT) AS delivered, CAST(coalesce(sum(clicked), 0) AS BIGINT) AS clicked,
        CAST(coalesce(sum(engaged), 0) AS BIGINT) AS engaged, CAST(coalesce(sum(converted), 0) AS BIGINT) AS converted,

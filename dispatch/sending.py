@@ -47,15 +47,19 @@ def _ops(settings):
         raise SendError(str(exc)) from exc
 
 
-def plan_send(settings, campaign: Campaign, receiver: str | None = None, now: datetime | None = None) -> Plan:
-    """The plan for sending ``campaign`` now: audience, exclusions by reason, previews, cost."""
+def plan_send(settings, campaign: Campaign, receiver: str | None = None, now: datetime | None = None,
+              snapshot=None) -> Plan:
+    """The plan for sending ``campaign`` now: audience, exclusions by reason, previews, cost. It reads
+    the published snapshot (``snapshot``: an open connection to it, else one opened here)."""
     providers = providers_for(settings, campaign)
     ops = _ops(settings)
     try:
-        try:
-            snapshot = connect_published(settings)
-        except RuntimeError as exc:
-            raise SendError(str(exc)) from exc
+        own = snapshot is None
+        if own:
+            try:
+                snapshot = connect_published(settings)
+            except RuntimeError as exc:
+                raise SendError(str(exc)) from exc
         try:
             ctx = Context(ops, snapshot, settings.hash_key(), receiver_url(receiver), providers,
                           now or datetime.now(timezone.utc))
@@ -63,7 +67,8 @@ def plan_send(settings, campaign: Campaign, receiver: str | None = None, now: da
         except (PlanError, AudienceError, TimingError) as exc:
             raise SendError(str(exc), getattr(exc, "details", [])[1:]) from exc
         finally:
-            snapshot.close()
+            if own:
+                snapshot.close()
     finally:
         ops.close()
 

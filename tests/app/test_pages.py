@@ -17,7 +17,7 @@ from tests.conftest import ROOT, TEST_KEY
 from warehouse.publish import current_snapshot
 
 PAGES = {"overview": "Overview", "funnel": "Funnel", "engagement": "Engagement", "experiments": "Experiments",
-         "anomalies": "Anomalies", "data_health": "Data health"}
+         "anomalies": "Anomalies", "data_health": "Data health", "campaigns": "Campaigns"}
 
 
 @pytest.fixture

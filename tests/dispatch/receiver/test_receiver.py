@@ -7,64 +7,17 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from dispatch.ops import connect, now_iso, transaction
-from dispatch.providers.kannel_local import LocalKannel, free_port, missing
+from dispatch.providers.kannel_local import LocalKannel, missing
 from ingest.spool import closed_files
-from tests.conftest import ROOT, TEST_KEY, query, run_cli
+from tests.conftest import query, run_cli
 from tests.dispatch.outbox_rows import queue, states
-
-BROWSER = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0 Mobile Safari/537.36"
-
-
-class Served:
-    def __init__(self, home: Path, **env: str) -> None:
-        self.home, self.port, self.env = home, free_port(), env
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "Served":
-        env = dict(os.environ, NUDGELAB_HOME=str(self.home), NUDGELAB_HASH_KEY=TEST_KEY,
-                   NUDGELAB_RECEIVER_ROTATE_SECONDS="0.3", **self.env)
-        self.process = subprocess.Popen([sys.executable, "-m", "nudgelab.cli", "serve", "--port", str(self.port)],
-                                        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if self.get("/healthz")[0] == 200:
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"the receiver did not start: {self.process.stderr.read().decode()[-2000:]}")
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
-            for k, v in (headers or {}).items():
-                conn.putheader(k, v)
-            if body is not None:
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body)
-            response = conn.getresponse()
-            return response.status, response.read(), dict(response.getheaders())
-        finally:
-            conn.close()
-
-    def get(self, path: str, **headers):
-        return self.request("GET", path, headers=headers)
-
-    def stop(self, sig=signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=15)
+from tests.dispatch.receiver.served import BROWSER, Served, wait_closed
 
 
 @pytest.fixture
@@ -72,11 +25,6 @@ def served(home):
     server = Served(home).start()
     yield server
     server.stop()
-
-
-def wait_closed(home: Path, seconds: float = 5.0) -> list[Path]:
-    time.sleep(0.7)  # past the receiver's rotation (0.3 s in the tests)
-    return closed_files(home / "spool")
 
 
 def test_a_delivery_report_is_spooled_as_received_and_lands_in_the_warehouse(served, home, settings):
