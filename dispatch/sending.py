@@ -39,7 +39,8 @@ def providers_for(settings, campaign: Campaign) -> dict[str, str]:
         raise SendError(str(exc)) from exc
 
 
-def _ops(settings):
+def open_ops(settings):
+    """ops.sqlite of this installation (created on first use), or a SendError saying why not."""
     settings.ensure()
     try:
         return connect(settings.ops_path)
@@ -52,7 +53,7 @@ def plan_send(settings, campaign: Campaign, receiver: str | None = None, now: da
     """The plan for sending ``campaign`` now: audience, exclusions by reason, previews, cost. It reads
     the published snapshot (``snapshot``: an open connection to it, else one opened here)."""
     providers = providers_for(settings, campaign)
-    ops = _ops(settings)
+    ops = open_ops(settings)
     try:
         own = snapshot is None
         if own:
@@ -78,7 +79,7 @@ def queue(settings, plan: Plan) -> None:
     and spool its experiment definition and assignments."""
     if not plan.queued:
         raise SendError("nothing to queue: every user of the audience was excluded or held out", status=3)
-    ops = _ops(settings)
+    ops = open_ops(settings)
     try:
         try:
             queue_plan(plan, ops)

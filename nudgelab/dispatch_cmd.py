@@ -101,12 +101,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _ops(settings):
-    from dispatch.ops import OpsError, connect
+    from dispatch.sending import SendError, open_ops
 
-    settings.ensure()
     try:
-        return connect(settings.ops_path)
-    except OpsError as exc:
+        return open_ops(settings)
+    except SendError as exc:
         raise DispatchCliError(str(exc)) from exc
 
 

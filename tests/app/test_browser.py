@@ -28,6 +28,7 @@ PAGES = [
     ("experiments", "Experiments", "[data-testid='stDataFrame']"),
     ("anomalies", "Anomalies", "[data-testid='stVegaLiteChart']"),
     ("data-health", "Data health", "[data-testid='stMetric']"),
+    ("campaigns", "Campaigns", "[data-testid='stTextInput']"),
 ]
 
 
