@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_pages import charts, data, kpis, widgets
 from experiments.formatting import p_value as fmt_p
+from experiments.report_pages import declared_test
 from experiments.power import sample_size
 
 STATUS = {"significant": "significant", "inconclusive": "inconclusive", "srm_problem": "SRM problem",
@@ -57,6 +58,9 @@ if definition.height:
     if d["hypothesis"]:
         st.caption(d["hypothesis"])
 results = data.query(data.EXPERIMENT_RESULTS, [chosen])
+for name, dtype in (("alternative", pl.String), ("null_lift", pl.Float64), ("test_p_value", pl.Float64)):
+    if name not in results.columns:   # a snapshot built before metrics declared their tests
+        results = results.with_columns(pl.lit(None, dtype).alias(name))
 fixed = results.filter((pl.col("analysis") == "fixed") & (pl.col("dimension") == "overall"))
 srm = fixed.select("srm_status", "srm_p_value").head(1)
 if srm.height:
@@ -65,22 +69,33 @@ if srm.height:
     (st.error if srm_status == "fail" else st.warning if srm_status == "warn" else st.caption)(line)
 
 st.subheader("Lifts against the control")
-plotted = fixed.filter(pl.col("rel_lift").is_not_null() & pl.col("rel_ci_low").is_not_null())
+# a one-sided bound has one open end: drawn from the bound to the estimate
+plotted = fixed.filter(pl.col("rel_lift").is_not_null() & (pl.col("rel_ci_low").is_not_null()
+                                                          | pl.col("rel_ci_high").is_not_null())).with_columns(
+    pl.coalesce("rel_ci_low", "rel_lift").alias("rel_ci_low"), pl.coalesce("rel_ci_high", "rel_lift").alias("rel_ci_high"))
 if plotted.height:
     order = {"primary": 0, "secondary": 1, "guardrail": 2}
     plotted = plotted.with_columns(pl.col("role").replace_strict(order, default=3).alias("_order")).sort("_order", "metric")
     chart, frame = charts.forest(plotted.drop("_order").with_columns(
         pl.col("role").replace({"primary": "goal"})))
     widgets.chart(chart, frame, "experiment_forest", f"{chosen}_lifts")
-table = fixed.select("role", "metric", "variant", "n_control", "n_treatment", "mean_control", "mean_treatment",
-                     "rel_lift", "rel_ci_low", "rel_ci_high", "p_adjusted", "significant", "guardrail_margin",
-                     "guardrail_passed", "cuped_variance_reduction", "mde_rel", "reason")
+declared = fixed.select(pl.struct("alternative", "null_lift").map_elements(
+    lambda r: declared_test(r) or "two-sided, lift ≠ 0", return_dtype=pl.String).alias("test"))
+table = pl.concat([fixed, declared], how="horizontal").select(
+    "role", "metric", "variant", "test", "n_control", "n_treatment", "mean_control", "mean_treatment", "rel_lift",
+    "rel_ci_low", "rel_ci_high", "test_p_value", "p_adjusted", "significant", "guardrail_margin", "guardrail_passed",
+    "cuped_variance_reduction", "mde_rel", "reason")
 widgets.paged(table, "experiment_metrics", {
-    "rel_lift": widgets.PCT, "rel_ci_low": widgets.PCT, "rel_ci_high": widgets.PCT, "mde_rel": widgets.PCT,
+    "rel_lift": widgets.PCT, "mde_rel": widgets.PCT,
     "guardrail_margin": widgets.PCT, "cuped_variance_reduction": widgets.PCT,
-    "p_adjusted": st.column_config.NumberColumn(format="%.4g"), "n_control": widgets.COUNT, "n_treatment": widgets.COUNT})
+    "p_adjusted": st.column_config.NumberColumn(format="%.4g"), "n_control": widgets.COUNT, "n_treatment": widgets.COUNT,
+    "test_p_value": st.column_config.NumberColumn("p (its test)", format="%.4g"),
+    "rel_ci_low": st.column_config.NumberColumn("95 % low (empty: open)", format="percent"),
+    "rel_ci_high": st.column_config.NumberColumn("95 % high (empty: open)", format="percent")})
 
-sequence = data.query(data.EXPERIMENT_SEQUENCE, [chosen]).filter(pl.col("rel_cs_low").is_not_null())
+sequence = data.query(data.EXPERIMENT_SEQUENCE, [chosen]).filter(
+    pl.col("rel_cs_low").is_not_null() | pl.col("rel_cs_high").is_not_null()).with_columns(   # one-sided: to the estimate
+    pl.coalesce("rel_cs_low", "rel_lift").alias("rel_cs_low"), pl.coalesce("rel_cs_high", "rel_lift").alias("rel_cs_high"))
 if sequence.height:
     st.subheader(f"Confidence sequence of {sequence['metric'][0]} over days")
     st.caption("Always valid: it may be read every day without inflating false positives.")
@@ -133,14 +148,23 @@ with st.expander("Sample-size calculator"):
                                  key="calc_baseline") / 100
     lift = left.number_input("Relative lift to detect (%)", min_value=0.5, max_value=200.0, value=10.0, step=0.5,
                              key="calc_lift") / 100
-    alpha = right.number_input("α (two-sided)", min_value=0.001, max_value=0.2, value=0.05, step=0.005,
+    alpha = right.number_input("α (the family's)", min_value=0.001, max_value=0.2, value=0.05, step=0.005,
                                format="%.3f", key="calc_alpha")
     power = right.number_input("Power", min_value=0.5, max_value=0.99, value=0.8, step=0.05, key="calc_power")
     share = right.number_input("Treatment share of units", min_value=0.05, max_value=0.95, value=0.5, step=0.05,
                                key="calc_share")
+    alternative = left.selectbox("Test", ("two-sided", "greater", "less"), key="calc_alternative",
+                                 format_func={"two-sided": "two-sided", "greater": "one-sided: an increase",
+                                              "less": "one-sided: a decrease"}.get)
+    comparisons = right.number_input("Goal comparisons (goal metrics × treatment arms)", min_value=1, max_value=50,
+                                     value=1, step=1, key="calc_comparisons",
+                                     help="Planned at α / comparisons each: the first step of the Holm correction "
+                                          "the analysis runs over the goal metrics.")
     try:
-        n_control = int(sample_size(lift, baseline=baseline, metric_type="proportion", alpha=alpha, power=power,
-                                    ratio=share / (1 - share), relative=True))
+        signed = -lift if alternative == "less" else lift
+        n_control = int(sample_size(signed, baseline=baseline, metric_type="proportion", alpha=alpha, power=power,
+                                    ratio=share / (1 - share), relative=True, alternative=alternative,
+                                    comparisons=int(comparisons)))
         n_treatment = int(round(n_control * share / (1 - share)))
         st.metric("Units needed", f"{n_control + n_treatment:,}", f"{n_control:,} control · {n_treatment:,} treatment",
                   delta_color="off")

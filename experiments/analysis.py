@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS experiments.results (
     rel_ci_low DOUBLE,
     rel_ci_high DOUBLE,
     rel_p_value DOUBLE,
+    alternative VARCHAR,
+    null_lift DOUBLE,
+    test_p_value DOUBLE,
     p_adjusted DOUBLE,
     significant BOOLEAN,
     chance_to_win DOUBLE,
@@ -160,6 +163,7 @@ class Analysis:
             "computed_at": self.computed_at, "srm": self.srm, "notes": self.notes, "rows": self.rows,
             "sequence": self.sequence, "power": POWER, "status": self.status, "verdict": self.verdict,
             "exclusions": self.exclusions, "correction": self.options.goal_correction,
+            "goal_comparisons": max(1, len(self.overall("primary"))),
         }
 
 
@@ -176,8 +180,10 @@ def _stack(stats: Sequence[tuple[float, ...]]) -> SampleStats:
     return SampleStats(*(cols[:, k] for k in range(6)))
 
 
-def mde_rel(control: tuple, treatment: tuple, metric_type: str, alpha: float) -> float | None:
-    """Relative lift (upwards) the two-sided test detects with 80 % power at the current n (unadjusted test).
+def mde_rel(control: tuple, treatment: tuple, metric_type: str, alpha: float, alternative: str = "two-sided",
+            margin: float = 0.0, comparisons: int = 1) -> float | None:
+    """Relative lift (upwards, or a "less" test's downwards) the metric's test detects with 80 % power at
+    the current n, at α / comparisons (its family's size: Holm's first step), beyond its margin.
 
     Proportions use p(1−p); mean metrics the control's standard deviation; ratio metrics the
     control's per-unit delta-method standard deviation (the ratio's linearisation is a mean).
@@ -192,12 +198,13 @@ def mde_rel(control: tuple, treatment: tuple, metric_type: str, alpha: float) ->
     try:
         if metric_type == "proportion":
             value = mde(n_c, baseline=baseline, metric_type="proportion", alpha=alpha, power=POWER, ratio=n_t / n_c,
-                        relative=True)
+                        relative=True, alternative=alternative, margin=margin, comparisons=comparisons)
         else:
             if variance <= 0:
                 return None
             value = mde(n_c, baseline=abs(baseline), metric_type="mean", std=np.sqrt(variance), alpha=alpha,
-                        power=POWER, ratio=n_t / n_c, relative=True)
+                        power=POWER, ratio=n_t / n_c, relative=True, alternative=alternative, margin=margin,
+                        comparisons=comparisons)
     except ValueError:
         return None
     return _num(value)
@@ -259,6 +266,12 @@ class _Builder:
         for dim in self.dimension_values:
             self.dimension_values[dim].sort(key=lambda v: (v == "(other)", v))
 
+    def family_size(self, role: str | None) -> int:
+        """Comparisons in a metric's family (metrics of that role × treatment arms); 1 outside a family."""
+        if role not in ("primary", "secondary"):
+            return 1
+        return max(1, sum(1 for m in self.metrics if self.d.role(m) == role) * len(self.treatments))
+
     def base(self, variant: str, metric: str, dimension: str, value: str, analysis: str, srm: dict) -> dict[str, Any]:
         row = dict.fromkeys(RESULT_COLUMNS)
         row.update(experiment_id=self.d.experiment_id, variant=variant, control=self.d.control, metric=metric,
@@ -269,9 +282,11 @@ class _Builder:
 
     def compare(self, pairs: list[tuple[tuple, tuple]], metric: str) -> ComparisonResult:
         mtype = self.e.metric_types[metric]
+        test = self.d.test(metric)
         return compare(_stack([p[0] for p in pairs]), _stack([p[1] for p in pairs]), mtype, alpha=self.d.alpha,
                        cuped=self.e.cuped.get(metric, mtype != "ratio"), sequential=self.o.sequential,
-                       n_star=self.o.n_star, bayesian=self.o.bayesian or self.o.prior is not None, prior=self.o.prior)
+                       n_star=self.o.n_star, bayesian=self.o.bayesian or self.o.prior is not None, prior=self.o.prior,
+                       alternative=test.alternative, null_rel=test.margin)
 
     def rows_for(self, metric: str, dimension: str, cells: list[tuple[str, str]], srm: dict) -> list[dict[str, Any]]:
         """Rows (every view for overall, fixed for breakdowns) of one metric over (variant, value) cells."""
@@ -279,6 +294,10 @@ class _Builder:
                   self.e.sums.get((t, metric, dimension, v), NO_STATS)) for t, v in cells]
         res = self.compare(pairs, metric)
         role = self.d.role(metric)
+        test = self.d.test(metric)
+        # the declared test decides: against a relative margin on the lift, else on the absolute effect
+        decide = "rel_p_value" if test.margin else "p_value"
+        declared = {"alternative": test.alternative, "null_lift": test.margin}
         guard = non_inferiority(res, self.d.margin(metric)) if dimension == "overall" and role == "guardrail" else None
         rows = []
         for i, (variant, value) in enumerate(cells):
@@ -291,7 +310,8 @@ class _Builder:
             }
             fixed = self.base(variant, metric, dimension, value, "fixed", srm)
             fixed.update(common, abs_ci_low=r["abs_ci_low"], abs_ci_high=r["abs_ci_high"], p_value=r["p_value"],
-                         rel_ci_low=r["rel_ci_low"], rel_ci_high=r["rel_ci_high"], rel_p_value=r["rel_p_value"])
+                         rel_ci_low=r["rel_ci_low"], rel_ci_high=r["rel_ci_high"], rel_p_value=r["rel_p_value"],
+                         test_p_value=r[decide], **declared)
             # the engine's other readings ride along (the per-unit report shows them; the table does not store them)
             fixed["engine"] = r
             if guard is not None:
@@ -301,12 +321,14 @@ class _Builder:
             rows.append(fixed)
             if dimension != "overall":
                 continue
-            fixed["mde_rel"] = mde_rel(*pairs[i], self.e.metric_types[metric], self.d.alpha)
+            fixed["mde_rel"] = mde_rel(*pairs[i], self.e.metric_types[metric], self.d.alpha, test.alternative,
+                                       test.margin, self.family_size(role))
             if self.o.sequential:
                 seq = self.base(variant, metric, dimension, value, "sequential", srm)
                 seq.update(common, abs_ci_low=r.get("seq_ci_low"), abs_ci_high=r.get("seq_ci_high"),
                            p_value=r.get("seq_p_value"), rel_ci_low=r.get("seq_rel_ci_low"),
-                           rel_ci_high=r.get("seq_rel_ci_high"), rel_p_value=r.get("seq_rel_p_value"))
+                           rel_ci_high=r.get("seq_rel_ci_high"), rel_p_value=r.get("seq_rel_p_value"),
+                           test_p_value=r.get(f"seq_{decide}"), **declared)
                 rows.append(seq)
             if self.o.bayesian or self.o.prior is not None:
                 bayes = self.base(variant, metric, dimension, value, "bayesian", srm)
@@ -336,7 +358,7 @@ class _Builder:
             method = {"primary": self.o.goal_correction, "secondary": self.o.secondary_correction}.get(
                 role, self.o.dimension_correction)
             family = role if role != "dimension" else f"dimension:{dim.split(':')[0]}"
-            p = np.array([np.nan if r["p_value"] is None else r["p_value"] for r in members])
+            p = np.array([np.nan if r["test_p_value"] is None else r["test_p_value"] for r in members])
             adjusted = adjust(p, method)
             for r, pa in zip(members, adjusted):
                 r.update(family=family, correction=method, p_adjusted=_num(pa),

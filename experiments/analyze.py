@@ -19,7 +19,7 @@ import polars as pl
 
 from experiments.analysis import Analysis, Evidence, Options, analyse
 from experiments.bayesian import Prior
-from experiments.definition import Definition, Guardrail
+from experiments.definition import Definition, Guardrail, MetricTest
 from experiments.multiple import METHODS
 from experiments.sequential import DEFAULT_N_STAR
 
@@ -189,12 +189,35 @@ def _report_row(analysis: Analysis, row: dict[str, Any], cuped: bool, sequential
     return out
 
 
+def parse_tests(entries: Sequence[str], metrics: Sequence[str], guardrails: Sequence[str]) -> dict[str, MetricTest]:
+    """``METRIC:ALTERNATIVE[:MARGIN]`` entries → the metrics' declared tests (one-line errors)."""
+    out: dict[str, MetricTest] = {}
+    for entry in entries:
+        metric, _, rest = str(entry).partition(":")
+        alternative, _, margin = rest.partition(":")
+        metric, alternative = metric.strip(), (alternative.strip().lower() or "two-sided")
+        if metric in guardrails:
+            raise AnalysisError(f"--test {entry!r}: a guardrail is judged by --guardrail-margin; give it no test")
+        if metric not in metrics:
+            raise AnalysisError(f"--test {entry!r}: {metric!r} is not a goal metric ({', '.join(metrics)})")
+        if alternative not in ("two-sided", "greater", "less"):
+            raise AnalysisError(f"--test {entry!r}: the alternative is two-sided, greater or less, not {alternative!r}")
+        try:
+            value = float(margin) if margin.strip() else 0.0
+        except ValueError:
+            value = float("nan")
+        if not -1 < value < 1:
+            raise AnalysisError(f"--test {entry!r}: the margin is the relative lift under the null, in (-1, 1)")
+        out[metric] = MetricTest(alternative, value)
+    return out
+
+
 def analyze(table: str | Path | pl.DataFrame, *, variant_col: str, control: str, metrics: Sequence[str] = (),
             ratios: Sequence[str | MetricSpec] = (), unit_col: str | None = None, covariate: str | None = None,
             weights: dict[str, float] | None = None, alpha: float = 0.05, correction: str = "holm",
             sequential: bool = False, n_star: float = DEFAULT_N_STAR, bayesian: bool = False,
             prior: Prior | None = None, guardrails: Sequence[str] = (), guardrail_margin: float = 0.02,
-            as_analysis: bool = False) -> dict[str, Any] | Analysis:
+            tests: Sequence[str] = (), as_analysis: bool = False) -> dict[str, Any] | Analysis:
     """Analyse a per-unit table: SRM, then each goal metric × variant against control, corrected over the family.
 
     Returns the JSON report (or, with ``as_analysis``, the Analysis itself for the renderer)."""
@@ -211,6 +234,7 @@ def analyze(table: str | Path | pl.DataFrame, *, variant_col: str, control: str,
         raise AnalysisError(f"alpha must lie in (0, 1), not {alpha}")
     if not guardrail_margin > 0:
         raise AnalysisError(f"the guardrail margin must be positive, not {guardrail_margin}")
+    declared = parse_tests(tests, [s.name for s in specs], [g.name for g in guard_specs])
     if covariate is not None and covariate in {c for s in specs + guard_specs for c in s.columns}:
         raise AnalysisError(f"the covariate {covariate!r} is also a metric: it must be measured before exposure")
 
@@ -266,7 +290,7 @@ def analyze(table: str | Path | pl.DataFrame, *, variant_col: str, control: str,
     definition = Definition(
         experiment_id=source, control=control, variants=tuple(arms), goal_metrics=tuple(s.name for s in specs),
         weights={a: float(weights[a]) for a in arms} if weights else None, secondary_metrics=(),
-        guardrails=tuple(Guardrail(g.name, guardrail_margin) for g in guard_specs), alpha=alpha)
+        guardrails=tuple(Guardrail(g.name, guardrail_margin) for g in guard_specs), tests=declared, alpha=alpha)
     evidence = Evidence(metric_types, sums, {a: int(counts.get(a, 0)) for a in arms}, cuped=cuped, exclusions=units)
     options = Options(sequential=sequential, bayesian=bayesian or prior is not None, n_star=n_star, prior=prior,
                       goal_correction=correction)
@@ -280,7 +304,7 @@ def analyze(table: str | Path | pl.DataFrame, *, variant_col: str, control: str,
     results = rows_of("primary")
     return {
         "input": source, "variant_col": variant_col, "control": control, "alpha": alpha, "correction": correction,
-        "family_size": sum(1 for r in results if r["p_value"] is not None),
+        "family_size": sum(1 for r in results if r["test_p_value"] is not None),
         "sequential": {"n_star": n_star} if sequential else None, "units": units,
         "srm": {k: analysis.srm[k] for k in ("p_value", "status", "reason", "counts", "weights")},
         "results": results, "guardrails": rows_of("guardrail"), "status": analysis.status,

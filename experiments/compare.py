@@ -68,6 +68,9 @@ class ComparisonResult:
     expected_loss_control: Array | None = None
     bayes_ci_low: Array | None = None
     bayes_ci_high: Array | None = None
+    alternative: NDArray[np.object_] | None = None   # two-sided, greater or less, per comparison
+    null_abs: Array | None = None                     # θ₀ of the absolute test
+    null_rel: Array | None = None                     # θ₀ of the relative test (a lift)
 
     def __len__(self) -> int:
         """Number of comparisons."""
@@ -122,12 +125,17 @@ def _cuped_or_raw(raw_c: ArmMoments, raw_t: ArmMoments, adj_c: ArmMoments, adj_t
 
 def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean", *, alpha: float = 0.05,
             cuped: bool = False, sequential: bool = False, n_star: float = seq.DEFAULT_N_STAR,
-            bayesian: bool = False, prior: Prior | None = None) -> ComparisonResult:
+            bayesian: bool = False, prior: Prior | None = None, alternative: Any = "two-sided",
+            null_abs: Any = 0.0, null_rel: Any = 0.0) -> ComparisonResult:
     """Effects, intervals and p-values of treatment against control for every entry of the statistics.
 
     cuped: adjust by the pre-exposure covariate in sum_y / sum_y2 / sum_xy (θ pooled over arms);
     sequential: add always-valid confidence sequences tuned at n_star total units;
-    bayesian: add chance to win and expected loss on the relative lift (flat prior unless `prior`).
+    bayesian: add chance to win and expected loss on the relative lift (flat prior unless `prior`);
+    alternative ("two-sided", "greater", "less"; one, or one per comparison) with the nulls null_abs
+    (the absolute test's θ₀) and null_rel (the relative test's, a lift: 0.01 for superiority by 1 %,
+    -0.02 for non-inferiority at 2 %): the p-values test them and the intervals become one-sided
+    bounds (the open end ±inf), fixed and sequential alike.
     """
     if metric_type not in METRIC_TYPES:
         raise ValueError(f"metric_type must be one of {', '.join(METRIC_TYPES)}, not {metric_type!r}")
@@ -158,11 +166,16 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
     bad_rel = reason != OK
     bad_mean = bad_all & (reason != ZERO_VARIANCE)
 
+    side = np.broadcast_to(frequentist.sides(alternative), shape)
+    null_a = np.broadcast_to(np.asarray(null_abs, dtype=float), shape)
+    null_r = np.broadcast_to(np.asarray(null_rel, dtype=float), shape)
+    if not (np.all(np.isfinite(null_a)) and np.all(np.isfinite(null_r))):
+        raise ValueError("null_abs and null_rel must be finite numbers")
     absolute = frequentist.absolute_effect(arm_c, arm_t)
     relative = frequentist.relative_effect(arm_c, arm_t, mean_terms)
-    abs_low, abs_high = frequentist.interval(absolute, alpha)
-    rel_low, rel_high = frequentist.interval(relative, alpha)
-    abs_p, rel_p = frequentist.p_value(absolute), frequentist.p_value(relative)
+    abs_low, abs_high = frequentist.interval(absolute, alpha, side)
+    rel_low, rel_high = frequentist.interval(relative, alpha, side)
+    abs_p, rel_p = frequentist.p_value(absolute, side, null_a), frequentist.p_value(relative, side, null_r)
     zero_rel = (reason == OK) & ~(np.asarray(relative.se) > 0)
     reason[zero_rel] = ZERO_RELATIVE_VARIANCE
     bad_rel = bad_rel | zero_rel
@@ -179,12 +192,18 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
         n_total = arm_c.n + arm_t.n
         half = seq.halfwidth(absolute.se, n_total, alpha, n_star)
         rel_half = seq.halfwidth(relative.se, n_total, alpha, n_star)
+
+        def ends(estimate: Array, width: Array) -> tuple[Array, Array]:
+            low, high = estimate - width, estimate + width
+            defined = np.isfinite(low)
+            return np.where(defined & (side < 0), -np.inf, low), np.where(defined & (side > 0), np.inf, high)
+
         extra["seq_ci_low"], extra["seq_ci_high"], extra["seq_p_value"] = _nan_where(
-            bad_all, absolute.estimate - half, absolute.estimate + half,
-            seq.p_value(absolute.estimate, absolute.se, n_total, alpha, n_star))
+            bad_all, *ends(absolute.estimate, half),
+            seq.p_value(absolute.estimate, absolute.se, n_total, alpha, n_star, side, null_a))
         extra["seq_rel_ci_low"], extra["seq_rel_ci_high"], extra["seq_rel_p_value"] = _nan_where(
-            bad_rel, relative.estimate - rel_half, relative.estimate + rel_half,
-            seq.p_value(relative.estimate, relative.se, n_total, alpha, n_star))
+            bad_rel, *ends(relative.estimate, rel_half),
+            seq.p_value(relative.estimate, relative.se, n_total, alpha, n_star, side, null_r))
     if bayesian:
         post_mean, post_sd = bayes_view.posterior(relative.estimate, relative.se, prior)
         loss_t, loss_c = bayes_view.expected_loss(post_mean, post_sd)
@@ -197,6 +216,9 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
         metric_type=metric_type, alpha=alpha,
         n_control=np.array(arm_c.n, dtype=float), n_treatment=np.array(arm_t.n, dtype=float),
         mean_control=np.array(raw_c.mean * np.ones(shape)), mean_treatment=np.array(raw_t.mean * np.ones(shape)),
+        alternative=np.array([{0: "two-sided", 1: "greater", -1: "less"}[int(c)] for c in side.reshape(-1)],
+                             dtype=object).reshape(shape),
+        null_abs=np.array(null_a, dtype=float), null_rel=np.array(null_r, dtype=float),
         abs_effect=abs_est, abs_se=abs_se, abs_ci_low=abs_low, abs_ci_high=abs_high, p_value=abs_p, df=df,
         rel_lift=rel_est, rel_se=rel_se, rel_ci_low=rel_low, rel_ci_high=rel_high, rel_p_value=rel_p,
         reason=reason, **extra,

@@ -26,6 +26,24 @@ class Guardrail:
 
 
 @dataclass(frozen=True)
+class MetricTest:
+    """The question a goal or secondary metric answers: two-sided against no difference by default;
+    ``greater`` / ``less`` one-sided; ``margin`` the relative lift under the null (0.01: superiority by
+    more than +1 %; -0.02 with greater: non-inferiority at 2 %)."""
+
+    alternative: str = "two-sided"
+    margin: float = 0.0
+
+    def describe(self) -> str:
+        """H1 as owners read it: "lift > −2 %", "lift ≠ 0"."""
+        sign = {"two-sided": "≠", "greater": ">", "less": "<"}[self.alternative]
+        return f"lift {sign} {self.margin * 100:+g} %" if self.margin else f"lift {sign} 0"
+
+
+TWO_SIDED = MetricTest()
+
+
+@dataclass(frozen=True)
 class Definition:
     """One experiment as defined. ``weights`` are the planned split (None: an equal split is
     expected); ``secondary_metrics`` None means every other measured metric is secondary."""
@@ -37,6 +55,7 @@ class Definition:
     weights: Mapping[str, float] | None = None
     secondary_metrics: tuple[str, ...] | None = None
     guardrails: tuple[Guardrail, ...] = ()
+    tests: Mapping[str, MetricTest] = field(default_factory=dict)
     alpha: float = DEFAULT_ALPHA
     name: str | None = None
     hypothesis: str | None = None
@@ -50,6 +69,10 @@ class Definition:
     @property
     def guardrail_metrics(self) -> tuple[str, ...]:
         return tuple(g.metric for g in self.guardrails)
+
+    def test(self, metric: str) -> MetricTest:
+        """The metric's declared test (two-sided against 0 when none is declared)."""
+        return self.tests.get(metric, TWO_SIDED)
 
     def margin(self, metric: str) -> float:
         return next((g.margin for g in self.guardrails if g.metric == metric), DEFAULT_MARGIN)
@@ -79,13 +102,18 @@ def from_dim_row(row: Mapping[str, Any]) -> Definition:
     weights = {str(v["name"]): float(v["weight"]) for v in variants if v.get("weight") is not None}
     guardrails = tuple(Guardrail(str(g["metric"]), float(g.get("margin") or DEFAULT_MARGIN))
                        for g in _json_list(row.get("guardrail_metrics_json")))
+    declared = row.get("metric_tests_json")
+    declared = json.loads(declared) if isinstance(declared, str) and declared else (declared or {})
+    tests = {str(m): MetricTest(str(t.get("alternative") or "two-sided"), float(t.get("margin") or 0.0))
+             for m, t in declared.items()} if isinstance(declared, dict) else {}
     return Definition(
         experiment_id=row["experiment_id"], control=row["control"], variants=names,
         goal_metrics=tuple(str(m) for m in _json_list(row["goal_metrics_json"])),
         weights=weights if len(weights) == len(names) else None,
         # none listed: every other measured metric is reported as secondary
         secondary_metrics=tuple(str(m) for m in _json_list(row.get("secondary_metrics_json"))) or None,
-        guardrails=guardrails, alpha=float(row.get("alpha") or DEFAULT_ALPHA), name=row.get("experiment_name"),
+        guardrails=guardrails, tests=tests, alpha=float(row.get("alpha") or DEFAULT_ALPHA),
+        name=row.get("experiment_name"),
         hypothesis=row.get("hypothesis"), owner=row.get("owner"), status=row.get("status") or "running",
         campaign_id=row.get("campaign_id"), start_at=row.get("start_at"), end_at=row.get("end_at"),
     )

@@ -8,7 +8,11 @@ Definitions (per metric, arms c = control and t = treatment, V = per-unit varian
   is the control mean's own uncertainty, without which the interval is too narrow; C, the
   covariance of the two arms' estimated means, is 0 for independent arms and not for CUPED, whose
   adjusted means share the pooled covariate mean;
-- both use Student's t with the Welch–Satterthwaite degrees of freedom (which tends to z at large n).
+- both use Student's t with the Welch–Satterthwaite degrees of freedom (which tends to z at large n);
+- a test is two-sided (H0: θ = θ₀), ``greater`` (H0: θ ≤ θ₀ — superiority by a margin θ₀ > 0, or
+  non-inferiority with θ₀ < 0) or ``less`` (H0: θ ≥ θ₀, for metrics where lower is better); the
+  null θ₀ is 0 unless given. Its (1 − α) interval is the two-sided t interval, or the one-sided
+  bound [est − t_{1−α}·SE, +∞) / (−∞, est + t_{1−α}·SE], which excludes θ₀ exactly when p < α.
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ from numpy.typing import NDArray
 from scipy import special
 
 from experiments.statistics import ArmMoments, MeanCovariance
+
+ALTERNATIVES = {"two-sided": 0, "greater": 1, "less": -1}
+
+
+def sides(alternative: object) -> NDArray[np.int8]:
+    """The alternatives as codes (0 two-sided, +1 greater, −1 less): one name, or an array of names."""
+    names = np.asarray(alternative, dtype=object)
+    flat = [ALTERNATIVES.get(str(a).strip().lower().replace("_", "-")) for a in names.reshape(-1)]
+    if any(code is None for code in flat):
+        bad = sorted({str(a) for a, c in zip(names.reshape(-1), flat) if c is None})
+        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, not {', '.join(bad)}")
+    return np.array(flat, dtype=np.int8).reshape(names.shape)
 
 
 @dataclass(frozen=True)
@@ -63,28 +79,41 @@ def relative_effect(control: ArmMoments, treatment: ArmMoments, terms: MeanCovar
         return Effect((mt - mc) / np.abs(mc), np.sqrt(var), welch_df(control, treatment))
 
 
-def t_quantile(alpha: float, df: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Two-sided critical value t_{1−α/2, df} (NaN where df is undefined)."""
+def t_quantile(alpha: float, df: NDArray[np.float64], side: NDArray[np.int8] | int = 0) -> NDArray[np.float64]:
+    """Critical value: t_{1−α/2, df} for a two-sided test, t_{1−α, df} for a one-sided one (NaN where df
+    is undefined)."""
     df = np.asarray(df, dtype=float)
+    side = np.broadcast_to(np.asarray(side), df.shape)
     ok = np.isfinite(df) & (df > 0)
     out = np.full(df.shape, np.nan)
-    out[ok] = special.stdtrit(df[ok], 1.0 - alpha / 2.0)
+    level = np.where(side == 0, 1.0 - alpha / 2.0, 1.0 - alpha)
+    out[ok] = special.stdtrit(df[ok], level[ok])
     return out
 
 
-def interval(effect: Effect, alpha: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Two-sided (1 − α) t interval around the estimate (NaN where the estimate or SE is undefined)."""
+def interval(effect: Effect, alpha: float, side: NDArray[np.int8] | int = 0
+             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The (1 − α) t interval: two-sided, or one-sided with the other end infinite (NaN where the
+    estimate or SE is undefined)."""
+    shape = np.broadcast_shapes(np.shape(effect.estimate), np.shape(effect.se), np.shape(side))
+    side = np.broadcast_to(np.asarray(side), shape)
     with np.errstate(invalid="ignore", over="ignore"):
-        half = t_quantile(alpha, effect.df) * effect.se
-        return effect.estimate - half, effect.estimate + half
+        half = t_quantile(alpha, np.broadcast_to(effect.df, shape), side) * effect.se
+        low, high = effect.estimate - half, effect.estimate + half
+    defined = np.isfinite(low)
+    return (np.where(defined & (side < 0), -np.inf, low), np.where(defined & (side > 0), np.inf, high))
 
 
-def p_value(effect: Effect) -> NDArray[np.float64]:
-    """Two-sided p-value 2·P(T_df ≤ −|est/SE|), from the lower tail so tiny p-values stay accurate."""
+def p_value(effect: Effect, side: NDArray[np.int8] | int = 0, null: object = 0.0) -> NDArray[np.float64]:
+    """The p-value of H0 (θ = θ₀ two-sided; θ ≤ θ₀ for greater; θ ≥ θ₀ for less), from a lower tail so
+    tiny p-values stay accurate."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        stat = np.abs(effect.estimate / effect.se)
-    df = np.asarray(effect.df, dtype=float)
+        stat = (effect.estimate - np.asarray(null, dtype=float)) / effect.se
+    side = np.asarray(side)
+    stat, side = np.broadcast_arrays(stat, side)
+    df = np.broadcast_to(np.asarray(effect.df, dtype=float), stat.shape)
     ok = np.isfinite(stat) & np.isfinite(df) & (df > 0)
-    out = np.full(np.shape(stat), np.nan)
-    out[ok] = 2.0 * special.stdtr(df[ok], -stat[ok])
+    tail = np.where(side == 0, -np.abs(stat), np.where(side > 0, -stat, stat))
+    out = np.full(stat.shape, np.nan)
+    out[ok] = np.where(side[ok] == 0, 2.0, 1.0) * special.stdtr(df[ok], tail[ok])
     return np.minimum(out, 1.0)

@@ -38,9 +38,38 @@ def _rows(page: dict[str, Any], *, analysis: str = "fixed", dimension: str = "ov
 
 
 def _ci(low: float | None, high: float | None, pct: bool = True) -> str:
-    """An interval as "[a, b]" (percentages by default)."""
+    """An interval as "[a, b]" (percentages by default); a one-sided bound as "[a, ∞)" or "(−∞, b]"."""
     f = (lambda v: _pct(v, 1)) if pct else _num
+    if low is None and high is not None:
+        return f"(−∞, {f(high)}]"
+    if high is None and low is not None:
+        return f"[{f(low)}, ∞)"
     return f"[{f(low)}, {f(high)}]"
+
+
+def _span(low: float | None, high: float | None, pct: bool = True) -> str:
+    """An interval in a sentence: "CI a to b", or a one-sided "bound ≥ a" / "bound ≤ b"."""
+    f = (lambda v: _pct(v, 1)) if pct else _num
+    if low is None and high is not None:
+        return f"bound ≤ {f(high)}"
+    if high is None and low is not None:
+        return f"bound ≥ {f(low)}"
+    return f"CI {f(low)} to {f(high)}"
+
+
+def declared_test(row: dict[str, Any]) -> str | None:
+    """The declared test when it is not the default two-sided one against 0: "H1: lift > −2 % (one-sided)"."""
+    alternative, null = row.get("alternative") or "two-sided", row.get("null_lift") or 0.0
+    if alternative == "two-sided" and not null:
+        return None
+    sign = {"two-sided": "≠", "greater": ">", "less": "<"}[alternative]
+    side = "" if alternative == "two-sided" else " (one-sided)"
+    return f"H1: lift {sign} {null * 100:+g} %{side}" if null else f"H1: lift {sign} 0{side}"
+
+
+def _test_p(row: dict[str, Any]) -> float | None:
+    """The p-value of the declared test (the absolute one's for the default test)."""
+    return row.get("test_p_value") if row.get("test_p_value") is not None else row.get("p_value")
 
 
 def _find(page: dict[str, Any], row: dict[str, Any], analysis: str) -> dict[str, Any] | None:
@@ -64,21 +93,27 @@ def verdict_line(page: dict[str, Any]) -> str:
             parts.append(f"The {metric} of {v} cannot be compared with {control} yet ({why}).")
             continue
         if row["rel_lift"] is not None:
-            effect = f"{_pct(row['rel_lift'], 1)} (95 % CI {_pct(row['rel_ci_low'], 1)} to {_pct(row['rel_ci_high'], 1)})"
+            effect = f"{_pct(row['rel_lift'], 1)} (95 % {_span(row['rel_ci_low'], row['rel_ci_high'])})"
         else:
-            effect = f"{_num(row['abs_effect'])} absolute (95 % CI {_num(row['abs_ci_low'])} to {_num(row['abs_ci_high'])})"
+            effect = f"{_num(row['abs_effect'])} absolute (95 % {_span(row['abs_ci_low'], row['abs_ci_high'], pct=False)})"
+        declared = declared_test(row)
         if row["significant"]:
             direction = "raises" if (row["abs_effect"] or 0) > 0 else "lowers"
             seq = _find(page, row, "sequential")
             confirm = ("" if seq is None else "; the always-valid test for daily looks confirms it" if seq["significant"]
                        else "; the always-valid test for daily looks does not confirm it yet")
-            parts.append(f"{v} {direction} {metric} by {effect} against {control}, significant after "
+            claim = (f"{v} against {control} on {metric}: {effect}, {declared} holds"
+                     if declared else f"{v} {direction} {metric} by {effect} against {control}")
+            parts.append(f"{claim}, significant after "
                          f"{row['correction'].upper() if row['correction'] == 'bh' else row['correction'].capitalize()} "
                          f"correction (adjusted p = {_p(row['p_adjusted'])}){confirm}.")
         else:
             mde = row.get("mde_rel")
             reach = f"; so far the test can detect a change of about ±{mde * 100:.1f} %" if mde else ""
-            parts.append(f"No detectable difference in {metric} between {v} and {control} yet: {effect}{reach}.")
+            if declared:
+                parts.append(f"{declared} for {metric} is not shown yet ({v} against {control}): {effect}.")
+            else:
+                parts.append(f"No detectable difference in {metric} between {v} and {control} yet: {effect}{reach}.")
     if parts:
         text = "Verdict: " + " ".join(parts)
     elif not page["treatments"]:
@@ -116,8 +151,12 @@ def mde_line(page: dict[str, Any]) -> str:
         mde = row.get("mde_rel")
         reach = f"±{mde * 100:.1f} %" if mde else "n/a (too few units or no baseline)"
         parts.append(f"{row['variant']} vs {row['control']} ({row['n_treatment']:,} / {row['n_control']:,} units): {reach}")
+    goal = _rows(page, role="primary")
+    test = (declared_test(goal[0]) if goal else None) or "two-sided"
+    k = page.get("goal_comparisons") or 1
+    family = f"; α / {k} per test for the {k} goal comparisons, Holm's first step" if k > 1 else ""
     return (f"Minimum detectable relative change of {page['primary']} at {page['power'] * 100:g} % power, "
-            f"α = {page['alpha']:g} (two-sided, without CUPED), with the units so far — " + "; ".join(parts))
+            f"α = {page['alpha']:g} ({test}{family}; without CUPED), with the units so far — " + "; ".join(parts))
 
 
 METRIC_HEADER = ("variant", "metric", "n (ctl / trt)", "mean ctl", "mean trt", "abs effect [95 % CI]", "rel lift [95 % CI]",
@@ -131,6 +170,8 @@ def _metric_cells(page: dict[str, Any], r: dict[str, Any]) -> list[str]:
     if r.get("guardrail_passed") is not None:
         notes.append(f"non-inferior at −{r['guardrail_margin'] * 100:g} %: {'pass' if r['guardrail_passed'] else 'FAIL'} "
                      f"(p = {_p(r['noninferiority_p_value'])})")
+    if declared_test(r):
+        notes.append(declared_test(r))
     if r["reason"]:
         notes.append(f"undefined: {REASON_TEXT.get(r['reason'], r['reason'])}")
     sig = "—" if r["significant"] is None else "yes" if r["significant"] else "no"
@@ -139,8 +180,8 @@ def _metric_cells(page: dict[str, Any], r: dict[str, Any]) -> list[str]:
     return [
         r["variant"], r["metric"], f"{r['n_control']:,} / {r['n_treatment']:,}", _num(r["mean_control"]),
         _num(r["mean_treatment"]), f"{_num(r['abs_effect'])} {_ci(r['abs_ci_low'], r['abs_ci_high'], pct=False)}",
-        f"{_pct(r['rel_lift'], 1)} {_ci(r['rel_ci_low'], r['rel_ci_high'])}", _p(r["p_value"]), _p(r["p_adjusted"]), sig,
-        _ci(seq.get("rel_ci_low"), seq.get("rel_ci_high")), _p(seq.get("p_value")),
+        f"{_pct(r['rel_lift'], 1)} {_ci(r['rel_ci_low'], r['rel_ci_high'])}", _p(_test_p(r)), _p(r["p_adjusted"]), sig,
+        _ci(seq.get("rel_ci_low"), seq.get("rel_ci_high")), _p(_test_p(seq)),
         "n/a" if ctw is None else f"{ctw * 100:.1f} %", "—" if not red else f"{red * 100:.1f} %", "; ".join(notes),
     ]
 
@@ -153,7 +194,7 @@ def _dim_cells(r: dict[str, Any]) -> list[str]:
     note = f" ({r['reason']})" if r["reason"] else ""
     return [r["dimension_value"], r["variant"], f"{r['n_control']:,} / {r['n_treatment']:,}", _num(r["mean_control"]),
             _num(r["mean_treatment"]), f"{_pct(r['rel_lift'], 1)} {_ci(r['rel_ci_low'], r['rel_ci_high'])}{note}",
-            _p(r["p_value"]), _p(r["p_adjusted"]), "yes" if r["significant"] else "no"]
+            _p(_test_p(r)), _p(r["p_adjusted"]), "yes" if r["significant"] else "no"]
 
 
 SEQ_HEADER = ("date", "variant", "n (ctl / trt)", "rel lift", "always-valid 95 % CS", "always-valid p")
@@ -201,6 +242,14 @@ def _exclusions_line(u: dict[str, int]) -> str:
 
 # ---- SVG ---------------------------------------------------------------------------------------
 
+def _closed(row: dict[str, Any], low: str, high: str, estimate: str = "rel_lift") -> dict[str, Any]:
+    """The row with a one-sided bound's open end drawn to the estimate (charts cannot draw infinity)."""
+    if row[low] is None and row[high] is None:
+        return row
+    return {**row, low: row[estimate] if row[low] is None else row[low],
+            high: row[estimate] if row[high] is None else row[high]}
+
+
 def _scale(values: list[float], lo_px: float, hi_px: float):
     """A linear map from the values' range (with 0 and 8 % padding) onto pixels, and the range."""
     lo, hi = min(values + [0.0]), max(values + [0.0])
@@ -212,7 +261,9 @@ def _scale(values: list[float], lo_px: float, hi_px: float):
 def forest_svg(page: dict[str, Any]) -> str:
     """Forest plot: each overall metric × variant's relative lift with its 95 % interval, 0 marked."""
     e = html.escape
-    rows = [r for r in _rows(page) if r["rel_lift"] is not None and r["rel_ci_low"] is not None]
+    given = [r for r in _rows(page) if r["rel_lift"] is not None
+             and (r["rel_ci_low"] is not None or r["rel_ci_high"] is not None)]
+    rows = [_closed(r, "rel_ci_low", "rel_ci_high") for r in given]
     width, left, right, top, step = 760, 300, 40, 30, 26
     height = top + step * max(len(rows), 1) + 40
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
@@ -225,7 +276,7 @@ def forest_svg(page: dict[str, Any]) -> str:
     x, lo, hi = _scale([v for r in rows for v in (r["rel_ci_low"], r["rel_ci_high"])], left, width - right)
     bottom = top + step * len(rows)
     out.append(f"<line x1='{x(0):.1f}' y1='{top - 6}' x2='{x(0):.1f}' y2='{bottom}' stroke='#888' stroke-dasharray='4 3'/>")
-    for i, r in enumerate(rows):
+    for i, (r, as_given) in enumerate(zip(rows, given)):
         y = top + step * i + step / 2
         tone = "none" if not r["significant"] else "up" if r["rel_lift"] > 0 else "down"
         colour = COLOURS[tone]
@@ -235,7 +286,8 @@ def forest_svg(page: dict[str, Any]) -> str:
                 f"<line x1='{x(r['rel_ci_low']):.1f}' y1='{y:.1f}' x2='{x(r['rel_ci_high']):.1f}' y2='{y:.1f}' "
                 f"stroke='{colour}' stroke-width='2'/>",
                 f"<circle cx='{x(r['rel_lift']):.1f}' cy='{y:.1f}' r='4' fill='{colour}'>"
-                f"<title>{e(label)}: {e(_pct(r['rel_lift'], 1))} {e(_ci(r['rel_ci_low'], r['rel_ci_high']))}</title></circle>"]
+                f"<title>{e(label)}: {e(_pct(r['rel_lift'], 1))} "
+                f"{e(_ci(as_given['rel_ci_low'], as_given['rel_ci_high']))}</title></circle>"]
     for v in (lo, 0.0, hi):
         out.append(f"<text x='{x(v):.1f}' y='{bottom + 18}' text-anchor='middle' fill='#555'>{e(_pct(v, 0))}</text>")
     return "".join(out) + "</svg>\n"
@@ -244,7 +296,8 @@ def forest_svg(page: dict[str, Any]) -> str:
 def sequence_svg(page: dict[str, Any]) -> str:
     """The goal metric's always-valid 95 % confidence sequence of the relative lift, day by day, per variant."""
     e = html.escape
-    seq = [s for s in page["sequence"] if s["rel_cs_low"] is not None and s["rel_lift"] is not None]
+    seq = [_closed(s, "rel_cs_low", "rel_cs_high") for s in page["sequence"] if s["rel_lift"] is not None
+           and (s["rel_cs_low"] is not None or s["rel_cs_high"] is not None)]
     width, height, left, right, top, bottom = 760, 300, 70, 30, 30, 250
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
            "font-family='sans-serif' font-size='12' role='img'>",

@@ -258,6 +258,17 @@ def analyse_warehouse(conn: duckdb.DuckDBPyConnection, experiment_ids: Iterable[
     return analyses, undefined
 
 
+def _add_new_columns(conn: duckdb.DuckDBPyConnection, ddl: str) -> None:
+    """A table written by an older nudgelab gets the columns added since (NULL in its old rows)."""
+    table = re.search(r"CREATE TABLE IF NOT EXISTS ([\w.]+)", ddl).group(1)
+    schema, name = table.split(".")
+    have = {r[0] for r in conn.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+                                       [schema, name]).fetchall()}
+    for column, kind in re.findall(r"^ {4}(\w+) ([A-Z]+)", ddl, flags=re.M):
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 def _insert(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], records: list[dict[str, Any]]) -> None:
     """Insert dict rows (in column order) with one prepared statement."""
     if records:
@@ -337,6 +348,7 @@ def write_results(conn: duckdb.DuckDBPyConnection, settings: Settings,
         conn.execute("CREATE SCHEMA IF NOT EXISTS experiments")
         for ddl in (RESULTS_DDL, SEQUENCES_DDL, SUMMARY_DDL):
             conn.execute(ddl)
+            _add_new_columns(conn, ddl)
         for table in ("experiments.results", "experiments.confidence_sequences", "experiments.summary"):
             if experiment_ids is None:
                 conn.execute(f"DELETE FROM {table}")

@@ -119,7 +119,7 @@ def _cmd_experiments_analyze(args: argparse.Namespace) -> int:
             ratios=args.ratio or [], unit_col=args.unit_col, covariate=args.covariate, weights=weights,
             alpha=args.alpha, correction=args.correction, sequential=args.sequential, n_star=args.n_star,
             bayesian=args.bayesian, prior=prior, guardrails=args.guardrail or [], guardrail_margin=args.guardrail_margin,
-            as_analysis=args.format != "json",
+            tests=args.test or [], as_analysis=args.format != "json",
         )
     except AnalysisError as exc:
         raise CliError(str(exc)) from exc
@@ -258,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="guardrail metric, outside the family, tested for non-inferiority (repeatable)")
     ana.add_argument("--guardrail-margin", type=float, default=0.02,
                      help="non-inferiority margin as a relative lift (default 0.02, i.e. 2 %%)")
+    ana.add_argument("--test", action="append", metavar="METRIC:ALTERNATIVE[:MARGIN]",
+                     help="the question a metric answers: two-sided (default), greater or less, against the relative "
+                          "lift MARGIN under the null (click_through:greater; converted:greater:-0.01 is "
+                          "non-inferiority at 1 %%); repeatable")
     ana.add_argument("--format", choices=("json", "md", "html"), default="json", help="output format (default json)")
     ana.set_defaults(func=_cmd_experiments_analyze)
 

@@ -52,3 +52,38 @@ def test_unreachable_proportion_mde_is_nan():
 def test_invalid_baseline_is_refused():
     with pytest.raises(ValueError, match="between 0 and 1"):
         power(0.01, 1000, baseline=1.2)
+
+
+@pytest.mark.parametrize("ours, theirs", [("greater", "larger"), ("less", "smaller")])
+def test_one_sided_power_and_sample_size_match_statsmodels(ours, theirs):
+    effect = 0.5 if ours == "greater" else -0.5
+    expected = NormalIndPower().power(effect_size=effect / 4.0, nobs1=800, alpha=0.05, ratio=1.5, alternative=theirs)
+    got = power(effect, 800, baseline=20.0, metric_type="mean", std=4.0, ratio=1.5, alternative=ours)
+    assert got == pytest.approx(expected, rel=1e-9)
+    n_float = NormalIndPower().solve_power(effect_size=effect / 2.0, alpha=0.05, power=0.8, ratio=1.0, alternative=theirs)
+    assert sample_size(effect, baseline=5.0, metric_type="mean", std=2.0, alternative=ours) == int(np.ceil(n_float))
+
+
+def test_a_family_of_k_comparisons_is_planned_at_alpha_over_k():
+    family = power(0.3, 1000, baseline=5.0, metric_type="mean", std=2.0, comparisons=4)
+    assert family == pytest.approx(power(0.3, 1000, baseline=5.0, metric_type="mean", std=2.0, alpha=0.0125))
+    single = sample_size(0.05, baseline=0.2, relative=True)
+    assert sample_size(0.05, baseline=0.2, relative=True, comparisons=3) > single
+    with pytest.raises(ValueError, match="comparisons must be a whole number"):
+        power(0.3, 1000, baseline=5.0, metric_type="mean", std=2.0, comparisons=0)
+
+
+def test_a_non_inferiority_plan_detects_no_loss_beyond_its_margin():
+    # closed form for a mean: n = (z_{1−α} + z_{power})² · 2σ² / (δ − δ₀)², with δ = 0 and δ₀ = −2 % of 10
+    n = int(sample_size(0.0, baseline=10.0, metric_type="mean", std=3.0, relative=True, alternative="greater",
+                        margin=-0.02))
+    z = stats.norm.isf(0.05) + stats.norm.isf(0.2)
+    assert n == int(np.ceil(z * z * 2 * 9.0 / 0.2**2 - 1e-9))
+    assert power(0.0, n, baseline=10.0, metric_type="mean", std=3.0, relative=True, alternative="greater",
+                 margin=-0.02) >= 0.8
+    # the MDE of a one-sided proportion test beyond a +1 % margin has the target power
+    lift = float(mde(50_000, baseline=0.1, relative=True, alternative="greater", margin=0.01))
+    assert lift > 0.01
+    assert power(lift, 50_000, baseline=0.1, relative=True, alternative="greater", margin=0.01) == pytest.approx(0.8, abs=1e-6)
+    with pytest.raises(ValueError, match="detects effects on its own side"):
+        sample_size(-0.01, baseline=0.1, relative=True, alternative="greater")

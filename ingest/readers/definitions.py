@@ -17,6 +17,10 @@ One definition per experiment version (the newest wins in dbt's ``dim_experiment
         guardrails:                      # non-inferiority at a relative margin (default 0.02)
           - {metric: conversions, margin: 0.02}
           - revenue
+        tests:                           # optional, per goal or secondary metric: the question it answers
+          click_through: {alternative: greater}              # one-sided: only an increase counts
+          converted: {alternative: greater, margin: -0.01}   # non-inferiority: not worse than −1 %
+          # margin is the relative lift under H0 (0.01: superiority by more than +1 %); default two-sided, 0
         alpha: 0.05
         start: 2026-10-01
         end: null
@@ -25,7 +29,8 @@ One definition per experiment version (the newest wins in dbt's ``dim_experiment
 
 JSON takes the same shape (an array, an object with ``experiments``, or one object). CSV takes one
 row per experiment with ``variants`` as ``a=0.5, b=0.5`` (``control`` a column of its own), metric
-lists separated by commas or semicolons, and ``guardrails`` as ``metric:margin`` pairs.
+lists separated by commas or semicolons, ``guardrails`` as ``metric:margin`` pairs, and ``tests``
+as ``metric:alternative[:margin]`` entries (``click_through:greater; converted:greater:-0.01``).
 
 The reader normalises every definition (variants as ``[{"name", "weight"}]`` with weights summing
 to 1, metric lists and guardrails as JSON) and states what makes one unusable — no control, a
@@ -54,7 +59,8 @@ DEFAULT_MARGIN = 0.02
 DEFAULT_ALPHA = 0.05
 KNOWN_KEYS = {"id", "experiment_id", "name", "hypothesis", "owner", "unit", "campaign", "campaign_id", "variants",
               "control", "goal_metrics", "goal_metric", "secondary_metrics", "guardrails", "guardrail_metrics",
-              "alpha", "start", "start_at", "end", "end_at", "status", "defined_at", "updated_at"}
+              "alpha", "start", "start_at", "end", "end_at", "status", "defined_at", "updated_at", "tests"}
+ALTERNATIVES = ("two-sided", "greater", "less")
 _SPLIT = re.compile(r"[;,]")
 
 
@@ -172,6 +178,43 @@ def _guardrails(raw: Any) -> tuple[list[dict[str, Any]], list[str]]:
     return out, problems
 
 
+def _tests(raw: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Per-metric tests {metric: {"alternative", "margin"}} and the problems found."""
+    problems: list[str] = []
+    entries: list[tuple[str, Any, Any]] = []
+    if isinstance(raw, str):
+        for part in _SPLIT.split(raw):
+            if part.strip():
+                metric, _, rest = part.partition(":")
+                alternative, _, margin = rest.partition(":")
+                entries.append((metric.strip(), alternative.strip() or None, margin.strip() or None))
+    elif isinstance(raw, dict):
+        for metric, spec in raw.items():
+            if isinstance(spec, dict):
+                entries.append((str(metric).strip(), spec.get("alternative"), spec.get("margin")))
+            elif isinstance(spec, str):
+                entries.append((str(metric).strip(), spec, None))
+            else:
+                problems.append(f"test of {metric!r}: expected {{alternative: greater, margin: 0.01}}")
+    elif raw not in (None, ""):
+        problems.append("tests must map each metric to {alternative: two-sided|greater|less, margin: LIFT}")
+    out: dict[str, dict[str, Any]] = {}
+    for metric, alternative, margin in entries:
+        name = str(alternative or "two-sided").strip().lower().replace("_", "-")
+        if name not in ALTERNATIVES:
+            problems.append(f"test of {metric!r}: alternative {alternative!r} is not one of {', '.join(ALTERNATIVES)}")
+            continue
+        try:
+            value = float(margin) if margin not in (None, "") else 0.0
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not -1 < value < 1:
+            problems.append(f"test of {metric!r}: margin {margin!r} is the relative lift under the null, in (-1, 1)")
+            continue
+        out[metric] = {"alternative": name, "margin": value}
+    return out, problems
+
+
 def definition_record(line: int, raw_text: str, spec: Any, default_time: str) -> Record:
     """One experiments record from one parsed definition."""
     if not isinstance(spec, dict):
@@ -187,6 +230,11 @@ def definition_record(line: int, raw_text: str, spec: Any, default_time: str) ->
     overlap = set(goals) & {g["metric"] for g in guardrails}
     if overlap:
         problems.append(f"{', '.join(sorted(overlap))} cannot be both a goal metric and a guardrail")
+    tests, test_problems = _tests(spec.get("tests"))
+    problems += test_problems
+    judged = sorted(set(tests) & {g["metric"] for g in guardrails})
+    if judged:
+        problems.append(f"{', '.join(judged)}: a guardrail is judged by its margin; give it no test")
     if not experiment_id:
         problems.insert(0, "the definition has no id")
     values = {
@@ -202,6 +250,8 @@ def definition_record(line: int, raw_text: str, spec: Any, default_time: str) ->
         "goal_metrics": json.dumps(goals),
         "secondary_metrics": json.dumps(_names(spec.get("secondary_metrics"))),
         "guardrail_metrics": json.dumps(guardrails),
+        # only when given: a definition without tests keeps the event id it always had
+        "metric_tests": json.dumps(tests, sort_keys=True) if tests else None,
         "alpha": str(spec.get("alpha") if spec.get("alpha") not in (None, "") else DEFAULT_ALPHA),
         "start_at": _iso(spec.get("start") or spec.get("start_at")),
         "end_at": _iso(spec.get("end") or spec.get("end_at")),

@@ -172,3 +172,20 @@ def test_a_build_started_while_the_app_is_open_completes_and_the_app_then_shows_
     assert answers >= 3 and current_snapshot(settings) != old_snapshot
     at.run()  # the next rerun reads the new snapshot: one more message sent on the last day
     assert tile(at, "Sent") == f"{int(before.replace(',', '')) + 1:,}"
+
+
+def test_the_sample_size_calculator_plans_for_the_test_and_the_family_as_the_engine_does(home):
+    from experiments.power import sample_size
+
+    at = app("experiments")
+
+    def units() -> int:
+        return int(tile(at, "Units needed").replace(",", ""))
+
+    two_sided = units()
+    assert two_sided == 2 * int(sample_size(0.10, baseline=0.05, relative=True))
+    at.selectbox(key="calc_alternative").set_value("greater").run()
+    assert units() == 2 * int(sample_size(0.10, baseline=0.05, relative=True, alternative="greater")) < two_sided
+    at.number_input(key="calc_comparisons").set_value(3).run()
+    assert units() == 2 * int(sample_size(0.10, baseline=0.05, relative=True, alternative="greater", comparisons=3))
+    assert not at.exception

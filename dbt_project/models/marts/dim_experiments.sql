@@ -37,6 +37,7 @@ final as (
         definitions.goal_metrics_json,
         definitions.secondary_metrics_json,
         definitions.guardrail_metrics_json,
+        definitions.metric_tests_json,
         definitions.alpha,
         definitions.start_at,
         definitions.end_at,

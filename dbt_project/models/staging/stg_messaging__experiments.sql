@@ -17,6 +17,7 @@ renamed as (
         cast(goal_metrics as {{ dbt.type_string() }}) as goal_metrics_json,
         coalesce(cast(secondary_metrics as {{ dbt.type_string() }}), '[]') as secondary_metrics_json,
         coalesce(cast(guardrail_metrics as {{ dbt.type_string() }}), '[]') as guardrail_metrics_json,
+        coalesce(cast(metric_tests as {{ dbt.type_string() }}), '{}') as metric_tests_json,
         coalesce(alpha, 0.05) as alpha,
         start_at,
         end_at,
