@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed-stamp
+# gbstats, the statistics tests' independent reference, pins numpy < 2 and pandas < 2: its own
+# environment, inside .venv, exactly its own lock
+GBSTATS      := $(VENV)/references/gbstats
+GBSTATS_LOCK := tests/references/gbstats.lock
 export NUDGELAB_HOME ?= $(CURDIR)/.nudgelab
 # the generated inputs hold raw phone numbers and e-mails: they stay outside NUDGELAB_HOME
 DEMO_DATA ?= $(CURDIR)/demo-data
@@ -19,7 +23,7 @@ STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.headless true --browser.g
                    --client.toolbarMode minimal
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser kannel demo app test bench lock upgrade-lock clean help
+.PHONY: setup references browser kannel demo app test bench lock upgrade-lock clean help
 
 help:
 	@echo "make demo          generate, ingest, build, publish and score a scenario, then serve the app on :$(APP_PORT)"
@@ -41,6 +45,13 @@ $(STAMP): $(LOCK) pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(GBSTATS)/.installed-stamp: $(GBSTATS_LOCK) | $(STAMP)
+	@test -x $(GBSTATS)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(GBSTATS)
+	$(BIN)/uv pip sync --quiet --python $(GBSTATS)/bin/python --require-hashes $(GBSTATS_LOCK)
+	touch $@
+
+references: $(GBSTATS)/.installed-stamp
 
 # The browser test drives Debian's Chromium through chromedriver: install both when missing.
 browser:
@@ -72,17 +83,19 @@ app: setup
 	@echo "nudgelab app: http://127.0.0.1:$(APP_PORT)  (Ctrl-C stops it)"
 	$(BIN)/streamlit run app.py --server.port $(APP_PORT) $(STREAMLIT_FLAGS)
 
-test: setup browser kannel
+test: setup references browser kannel
 	$(BIN)/python -m pytest -q
 
-bench: setup kannel
+bench: setup references kannel
 	$(BIN)/python -m bench
 
 lock: setup
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK)
+	$(BIN)/uv pip compile tests/references/gbstats.in $(filter-out --extra dev,$(LOCK_FLAGS)) -o $(GBSTATS_LOCK)
 
 upgrade-lock: setup
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(LOCK)
+	$(BIN)/uv pip compile tests/references/gbstats.in $(filter-out --extra dev,$(LOCK_FLAGS)) --upgrade -o $(GBSTATS_LOCK)
 
 clean:
 	rm -rf $(VENV) .nudgelab demo-data .pytest_cache

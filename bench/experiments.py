@@ -1,5 +1,6 @@
 """100,000 comparisons (variant × metric × slice) from sufficient statistics, against a loop of
-per-comparison scipy calls measured in the same run.
+per-comparison scipy calls and a loop of GrowthBook's gbstats (its own environment, `make
+references`) measured in the same run.
 
 The loop computes, for each comparison, what the engine computes for all at once: scipy's Welch
 t-test from summary statistics, the absolute and the delta-method relative intervals, the relative
@@ -9,8 +10,11 @@ and its answers are checked against the engine's on that slice.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -19,6 +23,9 @@ from experiments import SampleStats, compare
 
 COMPARISONS = 100_000
 LOOP_SAMPLE = 5_000
+ROOT = Path(__file__).resolve().parent.parent
+GBSTATS = ROOT / ".venv" / "references" / "gbstats" / "bin" / "python"
+GBSTATS_RUNNER = ROOT / "tests" / "references" / "gbstats_runner.py"
 
 
 def make_inputs(rng: np.random.Generator, count: int) -> tuple[SampleStats, SampleStats]:
@@ -57,6 +64,20 @@ def loop(control: SampleStats, treatment: SampleStats, idx: range) -> list[tuple
     return out
 
 
+def gbstats_loop(control: SampleStats, treatment: SampleStats, idx: range) -> tuple[float, list[dict]]:
+    """gbstats' two-sided t-test on the relative lift, one comparison at a time: (seconds, results)."""
+    if not GBSTATS.exists():
+        raise RuntimeError("gbstats' environment is missing: `make references` creates it")
+    cases = [{"kind": "mean", "test": "two-sided", "relative": True,
+              "a": {"n": float(control.n[i]), "sum": float(control.sum_x[i]), "sum_squares": float(control.sum_x2[i])},
+              "b": {"n": float(treatment.n[i]), "sum": float(treatment.sum_x[i]),
+                    "sum_squares": float(treatment.sum_x2[i])}} for i in idx]
+    done = subprocess.run([str(GBSTATS), str(GBSTATS_RUNNER), "--timed"], input=json.dumps(cases), text=True,
+                          capture_output=True, timeout=600, check=True)
+    out = json.loads(done.stdout)
+    return out["seconds"], out["results"]
+
+
 def bench_experiments(line) -> dict:
     rng = np.random.default_rng(5)
     control, treatment = make_inputs(rng, COMPARISONS)
@@ -73,7 +94,13 @@ def bench_experiments(line) -> dict:
     assert np.allclose(result.rel_ci_low[:LOOP_SAMPLE], rel_low, rtol=1e-6, atol=1e-9), "relative intervals disagree"
     win = np.array([r[4] for r in reference])
     assert np.allclose(result.chance_to_win[:LOOP_SAMPLE], win, atol=1e-9), "chance to win disagrees"
+    gb_seconds, gb = gbstats_loop(control, treatment, range(LOOP_SAMPLE))
+    gb_seconds *= COMPARISONS / LOOP_SAMPLE
+    assert np.allclose(result.rel_lift[:LOOP_SAMPLE], [g["estimate"] for g in gb], rtol=1e-9), "gbstats disagrees"
     line(f"engine: {COMPARISONS:,} comparisons (fixed, sequential, Bayesian)", engine)
     line(f"loop of scipy calls, scaled from {LOOP_SAMPLE:,}", loop_seconds, None, f"engine is {loop_seconds / engine:,.0f}× faster")
+    line(f"loop of gbstats t-tests (relative), scaled from {LOOP_SAMPLE:,}", gb_seconds, None,
+         f"engine is {gb_seconds / engine:,.0f}× faster")
     return {"comparisons": COMPARISONS, "engine_seconds": round(engine, 3), "loop_seconds_scaled": round(loop_seconds, 2),
-            "speedup": round(loop_seconds / engine, 1)}
+            "speedup": round(loop_seconds / engine, 1), "gbstats_loop_seconds_scaled": round(gb_seconds, 2),
+            "speedup_vs_gbstats": round(gb_seconds / engine, 1)}
