@@ -58,7 +58,8 @@ if definition.height:
     if d["hypothesis"]:
         st.caption(d["hypothesis"])
 results = data.query(data.EXPERIMENT_RESULTS, [chosen])
-for name, dtype in (("alternative", pl.String), ("null_lift", pl.Float64), ("test_p_value", pl.Float64)):
+for name, dtype in (("alternative", pl.String), ("null_lift", pl.Float64), ("test_p_value", pl.Float64),
+                    ("strata", pl.String), ("strata_variance_reduction", pl.Float64)):
     if name not in results.columns:   # a snapshot built before metrics declared their tests
         results = results.with_columns(pl.lit(None, dtype).alias(name))
 fixed = results.filter((pl.col("analysis") == "fixed") & (pl.col("dimension") == "overall"))
@@ -92,6 +93,21 @@ widgets.paged(table, "experiment_metrics", {
     "test_p_value": st.column_config.NumberColumn("p (its test)", format="%.4g"),
     "rel_ci_low": st.column_config.NumberColumn("95 % low (empty: open)", format="percent"),
     "rel_ci_high": st.column_config.NumberColumn("95 % high (empty: open)", format="percent")})
+
+stratified = results.filter((pl.col("analysis") == "post_stratified") & (pl.col("dimension") == "overall"))
+if stratified.height:
+    st.subheader(f"Post-stratified by {stratified['strata'][0]}")
+    st.caption("The effect estimated within each stratum and weighted by the strata's shares of units: an estimate "
+               "beside the one above (which decides), with the variance the strata remove next to CUPED's.")
+    cuped = fixed.select("metric", "variant", pl.col("cuped_variance_reduction").alias("cuped_reduction"))
+    widgets.paged(stratified.join(cuped, on=["metric", "variant"], how="left").select(
+        "role", "metric", "variant", "rel_lift", "rel_ci_low", "rel_ci_high", "test_p_value", "p_adjusted",
+        "strata_variance_reduction", "cuped_reduction"), "experiment_stratified", {
+        "rel_lift": widgets.PCT, "rel_ci_low": widgets.PCT, "rel_ci_high": widgets.PCT,
+        "strata_variance_reduction": st.column_config.NumberColumn("variance removed by strata", format="percent"),
+        "cuped_reduction": st.column_config.NumberColumn("by CUPED", format="percent"),
+        "test_p_value": st.column_config.NumberColumn("p (its test)", format="%.4g"),
+        "p_adjusted": st.column_config.NumberColumn(format="%.4g")})
 
 sequence = data.query(data.EXPERIMENT_SEQUENCE, [chosen]).filter(
     pl.col("rel_cs_low").is_not_null() | pl.col("rel_cs_high").is_not_null()).with_columns(   # one-sided: to the estimate

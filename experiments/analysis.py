@@ -33,6 +33,7 @@ from experiments.power import mde
 from experiments.sequential import DEFAULT_N_STAR
 from experiments.srm import srm_check
 from experiments.statistics import SampleStats, moments
+from experiments.stratification import post_stratify
 
 POWER = 0.8
 NO_STATS = (0.0,) * 6
@@ -71,6 +72,8 @@ CREATE TABLE IF NOT EXISTS experiments.results (
     chance_to_win DOUBLE,
     expected_loss DOUBLE,
     cuped_variance_reduction DOUBLE,
+    strata VARCHAR,
+    strata_variance_reduction DOUBLE,
     mde_rel DOUBLE,
     guardrail_margin DOUBLE,
     noninferiority_p_value DOUBLE,
@@ -114,6 +117,7 @@ class Options:
     bayesian: bool = True
     n_star: float = DEFAULT_N_STAR
     prior: Prior | None = None
+    stratify_by: str | None = "segment"   # post-stratify over this pre-exposure dimension when measured
     goal_correction: str = "holm"
     secondary_correction: str = "holm"
     dimension_correction: str = "bh"
@@ -288,6 +292,23 @@ class _Builder:
                        n_star=self.o.n_star, bayesian=self.o.bayesian or self.o.prior is not None, prior=self.o.prior,
                        alternative=test.alternative, null_rel=test.margin)
 
+    def stratified(self, metric: str, treatments: list[str]):
+        """The post-stratified comparisons of each treatment (None when the strata are not measured)."""
+        strata = self.o.stratify_by
+        values = self.dimension_values.get(strata or "")
+        if not strata or not values or len(values) < 2:
+            return None
+        test = self.d.test(metric)
+
+        def arm(variant: str) -> list[tuple]:
+            return [self.e.sums.get((variant, metric, strata, v), NO_STATS) for v in values]
+
+        control = np.array([arm(self.d.control)] * len(treatments), dtype=float)   # (treatments, strata, 6)
+        treated = np.array([arm(t) for t in treatments], dtype=float)
+        as_stats = lambda a: SampleStats(*(a[..., k] for k in range(6)))  # noqa: E731
+        return post_stratify(as_stats(control), as_stats(treated), self.e.metric_types[metric], alpha=self.d.alpha,
+                             alternative=test.alternative, null_rel=test.margin)
+
     def rows_for(self, metric: str, dimension: str, cells: list[tuple[str, str]], srm: dict) -> list[dict[str, Any]]:
         """Rows (every view for overall, fixed for breakdowns) of one metric over (variant, value) cells."""
         pairs = [(self.e.sums.get((self.d.control, metric, dimension, v), NO_STATS),
@@ -299,6 +320,7 @@ class _Builder:
         decide = "rel_p_value" if test.margin else "p_value"
         declared = {"alternative": test.alternative, "null_lift": test.margin}
         guard = non_inferiority(res, self.d.margin(metric)) if dimension == "overall" and role == "guardrail" else None
+        strat = self.stratified(metric, [t for t, _ in cells]) if dimension == "overall" else None
         rows = []
         for i, (variant, value) in enumerate(cells):
             r = res.row(i)
@@ -330,6 +352,17 @@ class _Builder:
                            rel_ci_high=r.get("seq_rel_ci_high"), rel_p_value=r.get("seq_rel_p_value"),
                            test_p_value=r.get(f"seq_{decide}"), **declared)
                 rows.append(seq)
+            if strat is not None:
+                p = strat.row(i)
+                ps = self.base(variant, metric, dimension, value, "post_stratified", srm)
+                ps.update(common, mean_control=p["mean_control"], mean_treatment=p["mean_treatment"],
+                          abs_effect=p["abs_effect"], rel_lift=p["rel_lift"], abs_ci_low=p["abs_ci_low"],
+                          abs_ci_high=p["abs_ci_high"], p_value=p["p_value"], rel_ci_low=p["rel_ci_low"],
+                          rel_ci_high=p["rel_ci_high"], rel_p_value=p["rel_p_value"],
+                          test_p_value=p["rel_p_value" if test.margin else "p_value"], reason=p["reason"],
+                          cuped_variance_reduction=None, strata=self.o.stratify_by,
+                          strata_variance_reduction=p["variance_reduction"], **declared)
+                rows.append(ps)
             if self.o.bayesian or self.o.prior is not None:
                 bayes = self.base(variant, metric, dimension, value, "bayesian", srm)
                 bayes.update(common, rel_ci_low=r.get("bayes_ci_low"), rel_ci_high=r.get("bayes_ci_high"),

@@ -197,6 +197,25 @@ def _dim_cells(r: dict[str, Any]) -> list[str]:
             _p(_test_p(r)), _p(r["p_adjusted"]), "yes" if r["significant"] else "no"]
 
 
+STRATA_HEADER = ("variant", "metric", "abs effect [95 % CI]", "rel lift [95 % CI]", "p (its test)", "p adj",
+                 "variance removed by strata", "by CUPED")
+
+
+def _strata_title(page: dict[str, Any]) -> str | None:
+    rows = _rows(page, analysis="post_stratified")
+    strata = next((r["strata"] for r in rows if r.get("strata")), None)
+    return f"Post-stratified by {strata}" if rows and strata else None
+
+
+def _strata_cells(page: dict[str, Any], r: dict[str, Any]) -> list[str]:
+    """One post-stratified comparison beside the variance CUPED removes for the same metric."""
+    fixed = _find(page, r, "fixed") or {}
+    red, cuped = r.get("strata_variance_reduction"), fixed.get("cuped_variance_reduction")
+    return [r["variant"], r["metric"], f"{_num(r['abs_effect'])} {_ci(r['abs_ci_low'], r['abs_ci_high'], pct=False)}",
+            f"{_pct(r['rel_lift'], 1)} {_ci(r['rel_ci_low'], r['rel_ci_high'])}", _p(_test_p(r)), _p(r.get("p_adjusted")),
+            "—" if red is None else f"{red * 100:.1f} %", "—" if not cuped else f"{cuped * 100:.1f} %"]
+
+
 SEQ_HEADER = ("date", "variant", "n (ctl / trt)", "rel lift", "always-valid 95 % CS", "always-valid p")
 
 
@@ -370,6 +389,10 @@ def to_markdown(page: dict[str, Any]) -> str:
         out += ["## Confidence sequence over days", "",
                 f"![confidence sequence]({svg.get('sequence', '')})" if svg else "(chart in the HTML report)", "",
                 *_md_table(SEQ_HEADER, [_seq_cells(s) for s in page["sequence"]]), ""]
+    strata = _strata_title(page)
+    if strata:
+        out += [f"## {strata} (an estimate beside the fixed one, which decides)", "",
+                *_md_table(STRATA_HEADER, [_strata_cells(page, r) for r in _rows(page, analysis="post_stratified")]), ""]
     out += ["## Power so far", "", mde_line(page), ""]
     if _dimensions(page):
         out += [f"## Breakdowns of {page['primary']} (top values and \"(other)\"; BH-corrected per dimension)", ""]
@@ -410,6 +433,10 @@ def to_html(page: dict[str, Any], svgs: dict[str, str] | None = None) -> str:
     if page["sequence"]:
         parts += ["<h2>Confidence sequence over days</h2>", svgs["sequence"], "<details><summary>daily values</summary>",
                   table(SEQ_HEADER, [_seq_cells(s) for s in page["sequence"]]), "</details>"]
+    strata = _strata_title(page)
+    if strata:
+        parts += [f"<h2>{e(strata)} (an estimate beside the fixed one, which decides)</h2>",
+                  table(STRATA_HEADER, [_strata_cells(page, r) for r in _rows(page, analysis="post_stratified")])]
     parts += ["<h2>Power so far</h2>", f"<p>{e(mde_line(page))}</p>"]
     if _dimensions(page):
         parts.append(f"<h2>Breakdowns of {e(page['primary'])} (top values and “(other)”; BH-corrected per dimension)</h2>")

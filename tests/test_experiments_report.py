@@ -157,17 +157,19 @@ def test_results_hold_one_row_per_experiment_variant_metric_analysis_and_dimensi
     settings, _, _ = built
     total, distinct = _fetch(settings, f"SELECT count(*), count(DISTINCT ({', '.join(KEY)})) FROM experiments.results")[0]
     assert total == distinct
-    # every (experiment, metric, dimension value) of the marts × treatment arms; overall × 3 analyses, breakdowns fixed
+    # every (experiment, metric, dimension value) of the marts × treatment arms; overall × 4 analyses (fixed,
+    # sequential, Bayesian, post-stratified by segment), breakdowns fixed
     expected = _fetch(settings, """
         with cells as (select distinct experiment_id, metric, dimension, dimension_value from marts.fct_experiment_stats),
              arms as (select experiment_id, count(distinct variant) - 1 as treatments from marts.fct_experiment_stats
                       group by 1)
-        select sum(arms.treatments * case when dimension = 'overall' then 3 else 1 end)
+        select sum(arms.treatments * case when dimension = 'overall' then 4 else 1 end)
         from cells join arms using (experiment_id)""")[0][0]
     assert total == expected
     analyses = dict(_fetch(settings, "SELECT analysis, count(*) FILTER (WHERE dimension <> 'overall') "
                            "FROM experiments.results GROUP BY 1"))
-    assert analyses == {"fixed": analyses["fixed"], "sequential": 0, "bayesian": 0} and analyses["fixed"] > 0
+    assert analyses == {"fixed": analyses["fixed"], "sequential": 0, "bayesian": 0, "post_stratified": 0}
+    assert analyses["fixed"] > 0
     bayes = _row(settings, "exp_promo_wording", "click_through", "bayesian")
     assert bayes["chance_to_win"] > 0.95 and bayes["expected_loss"] >= 0 and bayes["p_value"] is None
     assert _row(settings, "exp_promo_wording", "click_through", "fixed")["mde_rel"] > 0
@@ -327,3 +329,26 @@ def test_degenerate_experiments_give_rows_with_reasons_and_an_undefined_one_is_n
     assert "no definition" in by_id["exp_solo"].verdict
     listed = dict(conn.execute("SELECT experiment_id, result_status FROM experiments.summary").fetchall())
     assert listed == {"exp_new": "inconclusive", "exp_solo": "no_definition"}
+
+
+def test_the_post_stratified_goal_comparison_equals_the_stratified_difference_of_the_marts_segment_sums(built):
+    """Σ_k w_k (R_t,k − R_c,k) over segments, w_k the segment's share of units, computed here from
+    marts.fct_experiment_stats alone (click-through is a ratio: clicked / delivered per segment)."""
+    settings, _, _ = built
+    sums = _fetch(settings, """
+        select variant, dimension_value, sum(n), sum(sum_x), sum(sum_y) from marts.fct_experiment_stats
+        where scope = 'daily' and experiment_id = 'exp_promo_wording' and metric = 'click_through'
+          and dimension = 'segment' group by 1, 2""")
+    control = _row(settings, "exp_promo_wording", "click_through", "fixed")["control"]
+    (treatment,) = {v for v, *_ in sums} - {control}
+    by = {(v, k): (n, x, y) for v, k, n, x, y in sums}
+    segments = sorted({k for _, k, *_ in sums})
+    units = {k: by[(control, k)][0] + by[(treatment, k)][0] for k in segments}
+    total = sum(units.values())
+    expected = sum(units[k] / total * (by[(treatment, k)][1] / by[(treatment, k)][2]
+                                       - by[(control, k)][1] / by[(control, k)][2]) for k in segments)
+    row = _row(settings, "exp_promo_wording", "click_through", "post_stratified")
+    assert row["strata"] == "segment" and row["abs_effect"] == pytest.approx(expected, rel=1e-9)
+    assert row["strata_variance_reduction"] is not None and row["abs_ci_low"] < row["abs_effect"] < row["abs_ci_high"]
+    report = (settings.reports_dir / "exp_promo_wording.md").read_text()
+    assert "## Post-stratified by segment" in report and "variance removed by strata" in report

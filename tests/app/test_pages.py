@@ -189,3 +189,6 @@ def test_the_sample_size_calculator_plans_for_the_test_and_the_family_as_the_eng
     at.number_input(key="calc_comparisons").set_value(3).run()
     assert units() == 2 * int(sample_size(0.10, baseline=0.05, relative=True, alternative="greater", comparisons=3))
     assert not at.exception
+    # the post-stratified estimate is shown beside CUPED's variance reduction
+    assert any("strata_variance_reduction" in d.value.columns and "cuped_reduction" in d.value.columns
+               for d in at.dataframe)
