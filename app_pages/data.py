@@ -187,6 +187,7 @@ FROM experiments.summary ORDER BY experiment_id
 """
 
 EXPERIMENT_DEFINITION = "SELECT * FROM marts.dim_experiments WHERE experiment_id = ?"
+EXPERIMENT_SUMMARY = "SELECT * FROM experiments.summary WHERE experiment_id = ?"
 
 EXPERIMENT_RESULTS = """
 SELECT * FROM experiments.results WHERE experiment_id = ? ORDER BY dimension, metric, variant, analysis, dimension_value

@@ -4,12 +4,14 @@ power so far and the days still needed), its report to download, and a sample-si
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import streamlit as st
 
 from app_pages import charts, data, kpis, widgets
 from experiments.formatting import p_value as fmt_p
-from experiments.report_pages import declared_test
+from experiments.report_pages import declared_test, srm_where
 from experiments.power import sample_size
 
 STATUS = {"significant": "significant", "inconclusive": "inconclusive", "srm_problem": "SRM problem",
@@ -68,6 +70,13 @@ if srm.height:
     srm_status, srm_p = srm.row(0)
     line = f"Sample ratio check: **{srm_status}** (χ² p = {fmt_p(srm_p)})"
     (st.error if srm_status == "fail" else st.warning if srm_status == "warn" else st.caption)(line)
+    stored = data.query(data.EXPERIMENT_SUMMARY, [chosen])
+    located = stored["srm_localisation"][0] if "srm_localisation" in stored.columns and stored.height else None
+    if located:
+        where = srm_where({"localisation": json.loads(located)})
+        st.markdown(f"**Where the imbalance sits:** {where}" if where else
+                    "No single segment, region, carrier or exposure day explains the imbalance: look at "
+                    "assignment and logging as a whole.")
 
 st.subheader("Lifts against the control")
 # a one-sided bound has one open end: drawn from the bound to the estimate

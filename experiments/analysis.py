@@ -31,7 +31,7 @@ from experiments.guardrails import non_inferiority
 from experiments.multiple import adjust
 from experiments.power import mde
 from experiments.sequential import DEFAULT_N_STAR
-from experiments.srm import srm_check
+from experiments.srm import localise, srm_check
 from experiments.statistics import SampleStats, moments
 from experiments.stratification import post_stratify
 
@@ -212,6 +212,26 @@ def mde_rel(control: tuple, treatment: tuple, metric_type: str, alpha: float, al
     except ValueError:
         return None
     return _num(value)
+
+
+def srm_counts(evidence: Evidence, metric: str, arms: list[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """Units per arm in each value of each breakdown dimension (from the metric's sums; every unit has
+    one row per metric) and, from the running totals, per exposure day."""
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for (variant, m, dimension, value), stats in evidence.sums.items():
+        if m == metric and dimension != "overall" and variant in arms:
+            counts.setdefault(dimension, {}).setdefault(value, {})[variant] = int(stats[0])
+    days: dict[str, dict[str, int]] = {}
+    for variant, series in evidence.cumulative.get(metric, {}).items():
+        if variant not in arms:
+            continue
+        before = 0.0
+        for day in sorted(series):
+            days.setdefault(str(day), {})[variant] = int(series[day][0] - before)
+            before = series[day][0]
+    if days:
+        counts["day"] = days
+    return counts
 
 
 def srm_health(definition: Definition, units: dict[str, int], invalid_units: int) -> dict[str, Any]:
@@ -442,6 +462,10 @@ def analyse(definition: Definition, evidence: Evidence, options: Options | None 
     options = options or Options()
     builder = _Builder(definition, evidence, options, computed_at)
     srm = srm_health(definition, evidence.units, evidence.invalid_units)
+    if srm["status"] in ("fail", "warn"):
+        srm["localisation"] = [found.as_dict() for found in localise(srm_counts(evidence, builder.primary,
+                                                                                 list(srm["weights"])),
+                                                                      srm["weights"])[:5]]
     rows = builder.result_rows(srm)
     analysis = Analysis(definition, builder.treatments, builder.metrics, builder.primary, srm, rows,
                         builder.sequence_rows(), builder.notes, options, evidence.as_of, computed_at,

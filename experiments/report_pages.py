@@ -83,8 +83,9 @@ def verdict_line(page: dict[str, Any]) -> str:
     """One line an owner understands: can the split be trusted, did the goal metrics move, do guardrails hold."""
     srm, control = page["srm"], page["control"]
     if srm["status"] == "fail":
+        where = srm_where(srm)
         return (f"Verdict: do not trust these results — the split between arms is off (sample ratio mismatch, "
-                f"p = {_p(srm['p_value'])}); fix assignment or logging first.")
+                f"p = {_p(srm['p_value'])}){'; it sits in ' + where if where else ''}; fix assignment or logging first.")
     parts = []
     for row in _rows(page, role="primary"):
         v, metric = row["variant"], row["metric"]
@@ -133,6 +134,17 @@ def verdict_line(page: dict[str, Any]) -> str:
     return text
 
 
+def srm_where(srm: dict[str, Any]) -> str | None:
+    """The dimension values that carry a mismatch, as a phrase (None when none stands out)."""
+    found = [f for f in srm.get("localisation") or [] if f.get("carries")]
+    if not found:
+        return None
+    return "; ".join(
+        f"{f['dimension']} = {f['value']} ({', '.join(f'{a} {n:,}' for a, n in f['counts'].items())}: p = "
+        f"{_p(f['p_adjusted'])}, while the other {f['dimension']} values balance at p = {_p(f['rest_p_value'])})"
+        for f in found[:3])
+
+
 def srm_line(page: dict[str, Any]) -> str:
     """SRM health: units per arm against the planned split, p-value and status."""
     srm = page["srm"]
@@ -141,7 +153,10 @@ def srm_line(page: dict[str, Any]) -> str:
     extra = f" — {srm['reason']}" if srm.get("reason") else ""
     n = srm.get("invalid_units") or 0
     invalid = f"; {n:,} unit{'' if n == 1 else 's'} assigned to two arms left out" if n else ""
-    return f"Sample ratio: {counts}; χ² p = {_p(srm['p_value'])}: {srm['status']}{extra}{invalid}"
+    where = srm_where(srm)
+    located = f". The imbalance sits in {where}" if where else (
+        ". No single segment, region, carrier or day explains it" if srm.get("localisation") is not None else "")
+    return f"Sample ratio: {counts}; χ² p = {_p(srm['p_value'])}: {srm['status']}{extra}{invalid}{located}"
 
 
 def mde_line(page: dict[str, Any]) -> str:

@@ -60,3 +60,60 @@ def srm_check(counts: ArrayLike, weights: ArrayLike | None = None, *, fail_below
     p = float(stats.chi2.sf(statistic, obs.size - 1))
     status = "fail" if p < fail_below else "warn" if p < warn_below else "ok"
     return SrmResult(statistic, p, status, expected.tolist())
+
+
+@dataclass(frozen=True)
+class Localised:
+    """One dimension value's own split: its χ² p (BH-adjusted within its dimension) and the p of
+    every other value of that dimension pooled (``rest_p_value``). The value *carries* the
+    imbalance when its own split fails and the rest's holds."""
+
+    dimension: str
+    value: str
+    counts: dict[str, int]
+    p_value: float | None
+    p_adjusted: float | None
+    rest_p_value: float | None
+    carries: bool
+
+    def as_dict(self) -> dict:
+        return {"dimension": self.dimension, "value": self.value, "counts": self.counts, "p_value": self.p_value,
+                "p_adjusted": self.p_adjusted, "rest_p_value": self.rest_p_value, "carries": self.carries}
+
+    def sentence(self) -> str:
+        split = ", ".join(f"{a} {n:,}" for a, n in self.counts.items())
+        return (f"{self.dimension} = {self.value} ({split}; p = {self.p_adjusted:.2g} within {self.dimension}s, "
+                f"the other {self.dimension}s balance at p = {self.rest_p_value:.2g})")
+
+
+def localise(counts: dict[str, dict[str, dict[str, int]]], weights: dict[str, float], *,
+             fail_below: float = FAIL_BELOW, warn_below: float = WARN_BELOW,
+             min_expected: float = 5.0) -> list[Localised]:
+    """Where a sample-ratio mismatch sits: ``counts[dimension][value][arm]`` are units per arm in
+    each value of each pre-exposure dimension (segment, region, carrier, day). Every value gets its
+    own χ² against the planned ``weights`` (BH over the values of its dimension) and the χ² of the
+    rest of its dimension; values that carry the imbalance (own adjusted p < ``warn_below`` while the
+    rest's p ≥ ``warn_below``: removing them restores the split) come first, then by adjusted p."""
+    from experiments.multiple import adjust
+
+    arms = list(weights)
+    w = np.array([weights[a] for a in arms], dtype=float)
+    out: list[Localised] = []
+    for dimension, values in counts.items():
+        names = list(values)
+        table = np.array([[values[v].get(a, 0) for a in arms] for v in names], dtype=float)
+        if len(names) < 2 or table.sum() == 0:
+            continue
+
+        def p_of(row: np.ndarray) -> float:
+            result = srm_check(row, w, fail_below=fail_below, warn_below=warn_below, min_expected=min_expected)
+            return result.p_value
+
+        own = np.array([p_of(row) for row in table])
+        rest = np.array([p_of(table.sum(axis=0) - row) for row in table])
+        adjusted = adjust(own, "bh")
+        for i, value in enumerate(names):
+            p, pa, pr = (float(x) if np.isfinite(x) else None for x in (own[i], adjusted[i], rest[i]))
+            carries = pa is not None and pa < warn_below and pr is not None and pr >= warn_below
+            out.append(Localised(dimension, value, {a: int(c) for a, c in zip(arms, table[i])}, p, pa, pr, carries))
+    return sorted(out, key=lambda r: (not r.carries, r.p_adjusted if r.p_adjusted is not None else 2.0))

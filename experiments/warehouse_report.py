@@ -20,6 +20,7 @@ interval), ``sequential`` (always-valid confidence sequence at the latest day) o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -112,6 +113,7 @@ CREATE TABLE IF NOT EXISTS experiments.summary (
     goal_significant BOOLEAN,
     srm_status VARCHAR,
     srm_p_value DOUBLE,
+    srm_localisation VARCHAR,
     units BIGINT,
     start_at TIMESTAMPTZ,
     end_at TIMESTAMPTZ,
@@ -295,6 +297,7 @@ def _summary_row(analysis: Analysis, html: str | None, markdown: str | None) -> 
         "campaign_id": d.campaign_id, "definition_status": d.status, "result_status": analysis.status,
         "control": d.control, "treatments": ", ".join(analysis.treatments), **_goal_headline(analysis),
         "srm_status": analysis.srm["status"], "srm_p_value": analysis.srm["p_value"],
+        "srm_localisation": json.dumps(analysis.srm["localisation"]) if analysis.srm.get("localisation") else None,
         "units": sum(analysis.srm["counts"].values()), "start_at": d.start_at, "end_at": d.end_at,
         "as_of_date": analysis.as_of, "verdict": analysis.verdict, "report_html": html, "report_markdown": markdown,
         "computed_at": analysis.computed_at,

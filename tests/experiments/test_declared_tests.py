@@ -152,7 +152,12 @@ def test_a_declared_test_travels_from_experiments_yml_through_the_build_to_the_r
     goal = spec["goal_metrics"][0]
     before = query(settings, "SELECT test_p_value, p_value FROM experiments.results WHERE experiment_id = ? AND "
                              "metric = ? AND analysis = 'fixed' AND dimension = 'overall' ORDER BY variant", [spec["id"], goal])
-    newer = {**spec, "tests": {goal: {"alternative": "greater"}}, "defined_at": "2026-11-30T00:00:00Z"}
+    # the new version also plans a split the data does not have (65 % control): a sample-ratio mismatch
+    # spread over every segment, region and day, so no single value explains it
+    variants = [dict(v, weight=0.65 if v.get("control") else 0.35 / (len(spec["variants"]) - 1))
+                for v in spec["variants"]]
+    newer = {**spec, "variants": variants, "tests": {goal: {"alternative": "greater"}},
+             "defined_at": "2026-11-30T00:00:00Z"}
     path = settings.home.parent / "experiments.yml"
     path.write_text(yaml.safe_dump({"experiments": [newer]}, sort_keys=False))
     assert run_cli("ingest", str(path)).returncode == 0
@@ -179,3 +184,9 @@ def test_a_declared_test_travels_from_experiments_yml_through_the_build_to_the_r
     assert not at.exception, [e.value for e in at.exception]
     tables = [d.value for d in at.dataframe if "test" in d.value.columns]
     assert tables and "H1: lift > 0 (one-sided)" in set(tables[0]["test"])
+    assert any("No single segment, region, carrier or exposure day explains the imbalance" in m.value
+               for m in at.markdown)
+    located = query(settings, "SELECT result_status, srm_localisation FROM experiments.summary WHERE experiment_id = ?",
+                    [spec["id"]])[0]
+    assert located[0] == "srm_problem" and json.loads(located[1]) and not any(f["carries"] for f in json.loads(located[1]))
+
