@@ -385,8 +385,9 @@ class _Builder:
                 rows.append(ps)
             if self.o.bayesian or self.o.prior is not None:
                 bayes = self.base(variant, metric, dimension, value, "bayesian", srm)
-                bayes.update(common, rel_ci_low=r.get("bayes_ci_low"), rel_ci_high=r.get("bayes_ci_high"),
-                             chance_to_win=r.get("chance_to_win"), expected_loss=r.get("expected_loss"))
+                scale = "abs" if r.get("bayes_scale") == "absolute" else "rel"   # the prior's scale
+                bayes.update(common, chance_to_win=r.get("chance_to_win"), expected_loss=r.get("expected_loss"),
+                             **{f"{scale}_ci_low": r.get("bayes_ci_low"), f"{scale}_ci_high": r.get("bayes_ci_high")})
                 rows.append(bayes)
         return rows
 

@@ -165,7 +165,7 @@ def _num(value: Any) -> Any:
 
 ENGINE_FIELDS = ("abs_se", "rel_se", "df", "cuped_theta", "variance_reduction", "seq_ci_low", "seq_ci_high",
                  "seq_p_value", "seq_rel_ci_low", "seq_rel_ci_high", "seq_rel_p_value", "chance_to_win",
-                 "expected_loss", "expected_loss_control")
+                 "expected_loss", "expected_loss_control", "bayes_scale", "bayes_ci_low", "bayes_ci_high")
 
 
 def _report_row(analysis: Analysis, row: dict[str, Any], cuped: bool, sequential: bool) -> dict[str, Any]:

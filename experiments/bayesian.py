@@ -17,15 +17,20 @@ from scipy import special
 
 @dataclass(frozen=True)
 class Prior:
-    """A proper normal prior N(mean, variance) on the lift (relative unless stated otherwise)."""
+    """A proper normal prior N(mean, variance) on the relative lift, or (``scale="absolute"``) on the
+    absolute effect in the metric's own units — then the whole Bayesian view (chance to win,
+    expected loss, credible interval) is of the absolute effect."""
 
     mean: float = 0.0
     variance: float = 0.3**2
+    scale: str = "relative"
 
     def __post_init__(self) -> None:
         """Refuse priors that are not proper normals (use prior=None for a flat prior)."""
         if not (np.isfinite(self.mean) and np.isfinite(self.variance) and self.variance > 0):
             raise ValueError(f"a prior needs a finite mean and a positive variance, not {self.mean}, {self.variance}")
+        if self.scale not in ("relative", "absolute"):
+            raise ValueError(f"a prior's scale is relative or absolute, not {self.scale!r}")
 
 
 def posterior(estimate: ArrayLike, se: ArrayLike, prior: Prior | None = None) -> tuple[NDArray, NDArray]:

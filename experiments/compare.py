@@ -68,6 +68,7 @@ class ComparisonResult:
     expected_loss_control: Array | None = None
     bayes_ci_low: Array | None = None
     bayes_ci_high: Array | None = None
+    bayes_scale: str | None = None                    # the Bayesian view's effect: relative lift or absolute
     alternative: NDArray[np.object_] | None = None   # two-sided, greater or less, per comparison
     null_abs: Array | None = None                     # θ₀ of the absolute test
     null_rel: Array | None = None                     # θ₀ of the relative test (a lift)
@@ -131,7 +132,8 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
 
     cuped: adjust by the pre-exposure covariate in sum_y / sum_y2 / sum_xy (θ pooled over arms);
     sequential: add always-valid confidence sequences tuned at n_star total units;
-    bayesian: add chance to win and expected loss on the relative lift (flat prior unless `prior`);
+    bayesian: add chance to win and expected loss on the relative lift (flat prior unless `prior`; a prior
+    with scale="absolute" puts the whole Bayesian view on the absolute effect);
     alternative ("two-sided", "greater", "less"; one, or one per comparison) with the nulls null_abs
     (the absolute test's θ₀) and null_rel (the relative test's, a lift: 0.01 for superiority by 1 %,
     -0.02 for non-inferiority at 2 %): the p-values test them and the intervals become one-sided
@@ -205,12 +207,15 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
             bad_rel, *ends(relative.estimate, rel_half),
             seq.p_value(relative.estimate, relative.se, n_total, alpha, n_star, side, null_r))
     if bayesian:
-        post_mean, post_sd = bayes_view.posterior(relative.estimate, relative.se, prior)
+        on_absolute = prior is not None and prior.scale == "absolute"
+        view = absolute if on_absolute else relative
+        post_mean, post_sd = bayes_view.posterior(view.estimate, view.se, prior)
         loss_t, loss_c = bayes_view.expected_loss(post_mean, post_sd)
         low, high = bayes_view.credible_interval(post_mean, post_sd, alpha)
         (extra["chance_to_win"], extra["expected_loss"], extra["expected_loss_control"], extra["bayes_ci_low"],
-         extra["bayes_ci_high"]) = _nan_where(bad_rel, bayes_view.chance_to_win(post_mean, post_sd), loss_t, loss_c,
-                                               low, high)
+         extra["bayes_ci_high"]) = _nan_where(bad_all if on_absolute else bad_rel,
+                                               bayes_view.chance_to_win(post_mean, post_sd), loss_t, loss_c, low, high)
+        extra["bayes_scale"] = "absolute" if on_absolute else "relative"
 
     return ComparisonResult(
         metric_type=metric_type, alpha=alpha,

@@ -109,11 +109,12 @@ def _cmd_experiments_analyze(args: argparse.Namespace) -> int:
         if args.prior:
             mean, sep, sd = args.prior.partition(":")
             try:
-                prior = Prior(float(mean), float(sd) ** 2) if sep and float(sd) > 0 else None
+                prior = Prior(float(mean), float(sd) ** 2, args.prior_scale) if sep and float(sd) > 0 else None
             except ValueError:
                 prior = None
             if prior is None:
-                raise CliError(f"--prior {args.prior!r} is not MEAN:SD with SD > 0 (a normal prior on the relative lift)")
+                raise CliError(f"--prior {args.prior!r} is not MEAN:SD with SD > 0 (a normal prior on the "
+                               f"{args.prior_scale} effect)")
         report = analyze(
             args.input, variant_col=args.variant_col, control=args.control, metrics=args.metric or [],
             ratios=args.ratio or [], unit_col=args.unit_col, covariate=args.covariate, weights=weights,
@@ -250,7 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--sequential", action="store_true", help="add always-valid intervals and p-values (daily looks)")
     ana.add_argument("--n-star", type=float, default=5000, help="sequential tuning sample size, both arms (default 5000)")
     ana.add_argument("--bayesian", action="store_true", help="add chance to win and expected loss (relative lift)")
-    ana.add_argument("--prior", metavar="MEAN:SD", help="normal prior on the relative lift (default: flat)")
+    ana.add_argument("--prior", metavar="MEAN:SD", help="normal prior on the effect (default: flat)")
+    ana.add_argument("--prior-scale", choices=("relative", "absolute"), default="relative",
+                     help="the prior is on the relative lift (default) or on the absolute effect in the metric's "
+                          "units; the Bayesian view follows it")
     ana.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     ana.add_argument("--correction", choices=("holm", "bh", "none"), default="holm",
                      help="multiple-testing correction over goal metrics x variants (default holm)")

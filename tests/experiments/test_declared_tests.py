@@ -190,3 +190,12 @@ def test_a_declared_test_travels_from_experiments_yml_through_the_build_to_the_r
                     [spec["id"]])[0]
     assert located[0] == "srm_problem" and json.loads(located[1]) and not any(f["carries"] for f in json.loads(located[1]))
 
+
+
+def test_analyze_cli_takes_a_prior_on_the_absolute_effect():
+    done = run_cli("experiments", "analyze", "--input", str(COOKIE_CATS), "--variant-col", "version", "--control",
+                   "gate_30", "--metric", "retention_7", "--unit-col", "userid", "--bayesian", "--prior", "0:0.01",
+                   "--prior-scale", "absolute")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)["results"]
+    assert row["bayes_scale"] == "absolute" and row["bayes_ci_high"] < 0 < 1 - row["chance_to_win"]

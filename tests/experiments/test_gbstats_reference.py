@@ -160,3 +160,33 @@ def test_a_hundred_random_comparisons_agree_in_one_vectorised_call():
     np.testing.assert_allclose(ours.rel_lift, [t["estimate"] for t in theirs], rtol=1e-10)
     np.testing.assert_allclose(ours.rel_p_value, [t["p_value"] for t in theirs], rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(ours.rel_ci_low, [t["ci"][0] for t in theirs], rtol=1e-9, atol=1e-12)
+
+
+def test_a_prior_on_the_absolute_effect_gives_gbstats_posterior_chance_to_win_and_risk():
+    rng = np.random.default_rng(9)
+    a, b, ours_a, ours_b = arms(rng, "mean", n=(800, 820), shift=0.15)
+    from experiments.bayesian import Prior
+
+    ours = compare(ours_a, ours_b, "mean", prior=Prior(0.1, 0.2**2, "absolute")).row(0)
+    done = subprocess.run([str(PYTHON), "-c", """
+import json, sys
+from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig, GaussianPrior
+from gbstats.models.statistics import SampleMeanStatistic
+a, b = json.load(sys.stdin)
+stat = lambda s: SampleMeanStatistic(n=int(s["n"]), sum=s["sum"], sum_squares=s["sum_squares"])
+config = EffectBayesianConfig(difference_type="absolute", prior_type="absolute",
+                              prior_effect=GaussianPrior(mean=0.1, variance=0.04, proper=True))
+r = EffectBayesianABTest(stat(a), stat(b), config).compute_result()
+print(json.dumps({"ctw": r.chance_to_win, "ci": list(r.ci), "risk": list(r.risk), "mean": r.expected}))
+"""], input=json.dumps([a, b]), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = json.loads(done.stdout)
+    assert ours["bayes_scale"] == "absolute"
+    assert ours["chance_to_win"] == pytest.approx(theirs["ctw"], rel=1e-9)
+    assert (ours["bayes_ci_low"], ours["bayes_ci_high"]) == (pytest.approx(theirs["ci"][0], rel=1e-9),
+                                                             pytest.approx(theirs["ci"][1], rel=1e-9))
+    # gbstats' risk is [of keeping control, of shipping the treatment]
+    assert ours["expected_loss"] == pytest.approx(theirs["risk"][1], rel=1e-7, abs=1e-12)
+    assert ours["expected_loss_control"] == pytest.approx(theirs["risk"][0], rel=1e-7, abs=1e-12)
+    relative = compare(ours_a, ours_b, "mean", prior=Prior(0.1, 0.2**2)).row(0)
+    assert relative["bayes_scale"] == "relative" and relative["chance_to_win"] != ours["chance_to_win"]
