@@ -61,7 +61,8 @@ if definition.height:
         st.caption(d["hypothesis"])
 results = data.query(data.EXPERIMENT_RESULTS, [chosen])
 for name, dtype in (("alternative", pl.String), ("null_lift", pl.Float64), ("test_p_value", pl.Float64),
-                    ("strata", pl.String), ("strata_variance_reduction", pl.Float64)):
+                    ("strata", pl.String), ("strata_variance_reduction", pl.Float64), ("adj_ci_alpha", pl.Float64),
+                    ("adj_rel_ci_low", pl.Float64), ("adj_rel_ci_high", pl.Float64)):
     if name not in results.columns:   # a snapshot built before metrics declared their tests
         results = results.with_columns(pl.lit(None, dtype).alias(name))
 fixed = results.filter((pl.col("analysis") == "fixed") & (pl.col("dimension") == "overall"))
@@ -93,7 +94,8 @@ declared = fixed.select(pl.struct("alternative", "null_lift").map_elements(
     lambda r: declared_test(r) or "two-sided, lift ≠ 0", return_dtype=pl.String).alias("test"))
 table = pl.concat([fixed, declared], how="horizontal").select(
     "role", "metric", "variant", "test", "n_control", "n_treatment", "mean_control", "mean_treatment", "rel_lift",
-    "rel_ci_low", "rel_ci_high", "test_p_value", "p_adjusted", "significant", "guardrail_margin", "guardrail_passed",
+    "rel_ci_low", "rel_ci_high", "test_p_value", "p_adjusted", "adj_rel_ci_low", "adj_rel_ci_high", "significant",
+    "guardrail_margin", "guardrail_passed",
     "cuped_variance_reduction", "mde_rel", "reason")
 widgets.paged(table, "experiment_metrics", {
     "rel_lift": widgets.PCT, "mde_rel": widgets.PCT,
@@ -101,7 +103,10 @@ widgets.paged(table, "experiment_metrics", {
     "p_adjusted": st.column_config.NumberColumn(format="%.4g"), "n_control": widgets.COUNT, "n_treatment": widgets.COUNT,
     "test_p_value": st.column_config.NumberColumn("p (its test)", format="%.4g"),
     "rel_ci_low": st.column_config.NumberColumn("95 % low (empty: open)", format="percent"),
-    "rel_ci_high": st.column_config.NumberColumn("95 % high (empty: open)", format="percent")})
+    "rel_ci_high": st.column_config.NumberColumn("95 % high (empty: open)", format="percent"),
+    "adj_rel_ci_low": st.column_config.NumberColumn("adjusted low", format="percent",
+                                                    help="At the family's level: Bonferroni for Holm, FCR for BH"),
+    "adj_rel_ci_high": st.column_config.NumberColumn("adjusted high", format="percent")})
 
 stratified = results.filter((pl.col("analysis") == "post_stratified") & (pl.col("dimension") == "overall"))
 if stratified.height:

@@ -28,7 +28,8 @@ from experiments.bayesian import Prior
 from experiments.compare import ComparisonResult, compare
 from experiments.definition import Definition
 from experiments.guardrails import non_inferiority
-from experiments.multiple import adjust
+from experiments.frequentist import Effect, interval, sides
+from experiments.multiple import adjust, interval_alpha
 from experiments.power import mde
 from experiments.sequential import DEFAULT_N_STAR
 from experiments.srm import localise, srm_check
@@ -68,6 +69,11 @@ CREATE TABLE IF NOT EXISTS experiments.results (
     null_lift DOUBLE,
     test_p_value DOUBLE,
     p_adjusted DOUBLE,
+    adj_ci_alpha DOUBLE,
+    adj_abs_ci_low DOUBLE,
+    adj_abs_ci_high DOUBLE,
+    adj_rel_ci_low DOUBLE,
+    adj_rel_ci_high DOUBLE,
     significant BOOLEAN,
     chance_to_win DOUBLE,
     expected_loss DOUBLE,
@@ -212,6 +218,18 @@ def mde_rel(control: tuple, treatment: tuple, metric_type: str, alpha: float, al
     except ValueError:
         return None
     return _num(value)
+
+
+def adjusted_intervals(row: dict[str, Any], level: float) -> dict[str, Any]:
+    """A fixed comparison's intervals at its family's adjusted level (``multiple.interval_alpha``)."""
+    engine = row["engine"]
+    side = sides(row.get("alternative") or "two-sided")
+    out: dict[str, Any] = {"adj_ci_alpha": level}
+    for scale, estimate, se in (("abs", "abs_effect", "abs_se"), ("rel", "rel_lift", "rel_se")):
+        est, err, df = (np.nan if engine.get(k) is None else float(engine[k]) for k in (estimate, se, "df"))
+        low, high = interval(Effect(np.array(est), np.array(err), np.array(df)), level, side)
+        out[f"adj_{scale}_ci_low"], out[f"adj_{scale}_ci_high"] = _num(low), _num(high)
+    return out
 
 
 def srm_counts(evidence: Evidence, metric: str, arms: list[str]) -> dict[str, dict[str, dict[str, int]]]:
@@ -414,9 +432,12 @@ class _Builder:
             family = role if role != "dimension" else f"dimension:{dim.split(':')[0]}"
             p = np.array([np.nan if r["test_p_value"] is None else r["test_p_value"] for r in members])
             adjusted = adjust(p, method)
+            level = interval_alpha(p, method, self.d.alpha)
             for r, pa in zip(members, adjusted):
                 r.update(family=family, correction=method, p_adjusted=_num(pa),
                          significant=bool(np.isfinite(pa) and pa < self.d.alpha))
+                if r["analysis"] == "fixed" and "engine" in r:
+                    r.update(adjusted_intervals(r, level))
         for row in rows:
             if row["role"] == "guardrail" and row["dimension"] == "overall":
                 row.update(family="guardrail", correction="none")

@@ -36,3 +36,27 @@ def adjust(p_values: ArrayLike, method: str = "holm") -> NDArray[np.float64]:
         adjusted = np.minimum.accumulate((m / rank * sorted_p)[::-1])[::-1]
     res[order] = np.minimum(adjusted, 1.0)
     return out
+
+
+def interval_alpha(p_values: ArrayLike, method: str = "holm", alpha: float = 0.05) -> float:
+    """The α at which each comparison of the family gets its adjusted interval.
+
+    - ``holm``: α/m, Bonferroni's simultaneous intervals — all m cover together with probability
+      ≥ 1 − α. A comparison whose interval excludes the null is one Holm rejects; Holm can reject
+      more (its later steps test at α/(m − k)), and then only the direction is certain;
+    - ``bh``: R·α/m with R the number of rejections (α/m when there are none), Benjamini and
+      Yekutieli's false-coverage-rate intervals: among the comparisons BH selects, the expected share
+      of intervals missing their true effect is ≤ α, and a comparison's interval excludes the null
+      exactly when BH rejects it (for the test the p-values come from);
+    - ``none``: α.
+    m counts the finite p-values (degenerate comparisons are outside the family)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    p = np.asarray(p_values, dtype=float).ravel()
+    m = int(np.isfinite(p).sum())
+    if method == "none" or m == 0:
+        return alpha
+    if method == "holm":
+        return alpha / m
+    rejected = int((adjust(p, "bh") < alpha).sum())
+    return max(rejected, 1) * alpha / m

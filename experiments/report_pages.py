@@ -175,7 +175,7 @@ def mde_line(page: dict[str, Any]) -> str:
 
 
 METRIC_HEADER = ("variant", "metric", "n (ctl / trt)", "mean ctl", "mean trt", "abs effect [95 % CI]", "rel lift [95 % CI]",
-                 "p", "p adj", "significant", "always-valid rel [CS]", "always-valid p", "chance to win", "CUPED var −", "notes")
+                 "p", "p adj", "rel lift [adjusted CI]", "significant", "always-valid rel [CS]", "always-valid p", "chance to win", "CUPED var −", "notes")
 
 
 def _metric_cells(page: dict[str, Any], r: dict[str, Any]) -> list[str]:
@@ -195,7 +195,9 @@ def _metric_cells(page: dict[str, Any], r: dict[str, Any]) -> list[str]:
     return [
         r["variant"], r["metric"], f"{r['n_control']:,} / {r['n_treatment']:,}", _num(r["mean_control"]),
         _num(r["mean_treatment"]), f"{_num(r['abs_effect'])} {_ci(r['abs_ci_low'], r['abs_ci_high'], pct=False)}",
-        f"{_pct(r['rel_lift'], 1)} {_ci(r['rel_ci_low'], r['rel_ci_high'])}", _p(_test_p(r)), _p(r["p_adjusted"]), sig,
+        f"{_pct(r['rel_lift'], 1)} {_ci(r['rel_ci_low'], r['rel_ci_high'])}", _p(_test_p(r)), _p(r["p_adjusted"]),
+        "—" if r.get("adj_ci_alpha") is None else
+        f"{_ci(r.get('adj_rel_ci_low'), r.get('adj_rel_ci_high'))} at {(1 - r['adj_ci_alpha']) * 100:.4g} %", sig,
         _ci(seq.get("rel_ci_low"), seq.get("rel_ci_high")), _p(_test_p(seq)),
         "n/a" if ctw is None else f"{ctw * 100:.1f} %", "—" if not red else f"{red * 100:.1f} %", "; ".join(notes),
     ]
