@@ -62,7 +62,8 @@ if definition.height:
 results = data.query(data.EXPERIMENT_RESULTS, [chosen])
 for name, dtype in (("alternative", pl.String), ("null_lift", pl.Float64), ("test_p_value", pl.Float64),
                     ("strata", pl.String), ("strata_variance_reduction", pl.Float64), ("adj_ci_alpha", pl.Float64),
-                    ("adj_rel_ci_low", pl.Float64), ("adj_rel_ci_high", pl.Float64)):
+                    ("adj_rel_ci_low", pl.Float64), ("adj_rel_ci_high", pl.Float64), ("conditional_power", pl.Float64),
+                    ("conditional_power_sequential", pl.Float64), ("days_to_end", pl.Int64), ("units_at_end", pl.Int64)):
     if name not in results.columns:   # a snapshot built before metrics declared their tests
         results = results.with_columns(pl.lit(None, dtype).alias(name))
 fixed = results.filter((pl.col("analysis") == "fixed") & (pl.col("dimension") == "overall"))
@@ -162,6 +163,11 @@ for row in goal_rows.iter_rows(named=True):
             else "not enrolling any more units")
     st.write(f"**{row['variant']}** vs {row['control']}: with {n_now:,} units the test detects ±{mde * 100:.1f} % "
              f"(80 % power); ±{target * 100:g} % needs about {needed:,.0f} units — {when}.")
+    if row["conditional_power"] is not None:
+        st.write(f"By the planned end ({row['days_to_end']:,} days, about {row['units_at_end']:,} units), if the "
+                 f"effect stays what it is now: **{row['conditional_power'] * 100:.0f} %** chance of significance "
+                 f"for the fixed-horizon test, **{row['conditional_power_sequential'] * 100:.0f} %** for the "
+                 "always-valid one read daily.")
 
 report = data.report_file(summary["report_html"])
 if report:

@@ -30,7 +30,7 @@ from experiments.definition import Definition
 from experiments.guardrails import non_inferiority
 from experiments.frequentist import Effect, interval, sides
 from experiments.multiple import adjust, interval_alpha
-from experiments.power import mde
+from experiments.power import conditional_power, mde, sequential_conditional_power
 from experiments.sequential import DEFAULT_N_STAR
 from experiments.srm import localise, srm_check
 from experiments.statistics import SampleStats, moments
@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS experiments.results (
     strata VARCHAR,
     strata_variance_reduction DOUBLE,
     mde_rel DOUBLE,
+    conditional_power DOUBLE,
+    conditional_power_sequential DOUBLE,
+    days_to_end BIGINT,
+    units_at_end BIGINT,
     guardrail_margin DOUBLE,
     noninferiority_p_value DOUBLE,
     guardrail_passed BOOLEAN,
@@ -308,6 +312,51 @@ class _Builder:
         for dim in self.dimension_values:
             self.dimension_values[dim].sort(key=lambda v: (v == "(other)", v))
 
+    def enrolment(self, metric: str) -> tuple[float, float]:
+        """(units so far, units a day over the last seven exposure days) from the running totals."""
+        series = self.e.cumulative.get(metric, {})
+        days = sorted({d for s in series.values() for d in s})
+        if not days:
+            return 0.0, 0.0
+
+        def units(day) -> float:
+            total = 0.0
+            for by_day in series.values():
+                seen = [d for d in by_day if d <= day]
+                if seen:
+                    total += by_day[max(seen)][0]
+            return total
+
+        last, start = days[-1], days[max(0, len(days) - 8)]
+        if start == last:
+            return units(last), 0.0
+        return units(last), (units(last) - units(start)) / (last - start).days
+
+    def midway(self, r: dict[str, Any], test, metric: str) -> dict[str, Any]:
+        """Mid-experiment power for a running goal comparison with a planned end: the probability
+        that the declared test reaches significance by the end at the current effect and enrolment,
+        fixed-horizon (closed form) and always-valid (simulated daily looks)."""
+        end, as_of = self.d.end_at, self.e.as_of
+        if end is None or as_of is None or self.d.status != "running":
+            return {}
+        days = (end.date() - as_of).days if hasattr(end, "date") else (end - as_of).days
+        n_now, per_day = self.enrolment(metric)
+        key = ("rel_lift", "rel_se", test.margin) if test.margin else ("abs_effect", "abs_se", 0.0)
+        estimate, se, null = r.get(key[0]), r.get(key[1]), key[2]
+        if days <= 0 or n_now <= 0 or estimate is None or not se:
+            return {}
+        n_end = n_now + per_day * days
+        # the comparison's own units grow in proportion with the experiment's
+        share = (r["n_control"] + r["n_treatment"]) / n_now
+        info = min(1.0, n_now / n_end)
+        z = (estimate - null) / se
+        fixed = float(conditional_power(z, info, alpha=self.d.alpha, alternative=test.alternative))
+        sequential = sequential_conditional_power(estimate, se, (r["n_control"] + r["n_treatment"]),
+                                                  share * n_end, max(1, days), alpha=self.d.alpha,
+                                                  n_star=self.o.n_star, alternative=test.alternative, null=null)
+        return {"conditional_power": fixed, "conditional_power_sequential": sequential, "days_to_end": int(days),
+                "units_at_end": int(round(n_end))}
+
     def family_size(self, role: str | None) -> int:
         """Comparisons in a metric's family (metrics of that role × treatment arms); 1 outside a family."""
         if role not in ("primary", "secondary"):
@@ -383,6 +432,8 @@ class _Builder:
                 continue
             fixed["mde_rel"] = mde_rel(*pairs[i], self.e.metric_types[metric], self.d.alpha, test.alternative,
                                        test.margin, self.family_size(role))
+            if role == "primary":
+                fixed.update(self.midway(r, test, metric))
             if self.o.sequential:
                 seq = self.base(variant, metric, dimension, value, "sequential", srm)
                 seq.update(common, abs_ci_low=r.get("seq_ci_low"), abs_ci_high=r.get("seq_ci_high"),

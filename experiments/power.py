@@ -148,3 +148,55 @@ def mde(n_control: ArrayLike, *, baseline: ArrayLike, metric_type: str = "propor
         delta = start + direction * 0.5 * (lo + hi)
         delta = np.where(hi >= room * (1 - 1e-12), np.nan, delta)
     return delta / b if relative else delta
+
+
+def conditional_power(z_now: ArrayLike, information: ArrayLike, *, alpha: float = 0.05,
+                      alternative: str = "two-sided") -> NDArray[np.float64]:
+    """The probability that a fixed-horizon test started now at z statistic ``z_now`` with the
+    fraction ``information`` (units now / units at the planned end) rejects at the end, if the
+    effect stays what it is now (the current trend; Lan and Wittes' B-value). The final statistic
+    is then N(z_now/√t, 1 − t) given today's: power = Φ((z_now/√t − z)/√(1 − t)) (+ the other
+    tail for a two-sided test). At t = 1 it is 1 or 0: the experiment is over."""
+    z_now, t = np.broadcast_arrays(np.asarray(z_now, dtype=float), np.asarray(information, dtype=float))
+    if np.any((t <= 0) | (t > 1)):
+        raise ValueError("the information fraction (units now / units at the end) must lie in (0, 1]")
+    _family_alpha(alpha, 1, alternative)
+    drift = z_now / np.sqrt(t)
+    rest = np.sqrt(np.maximum(1.0 - t, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if alternative == "two-sided":
+            z = special.ndtri(1 - alpha / 2)
+            upper = np.where(rest > 0, special.ndtr((drift - z) / rest), (drift > z).astype(float))
+            lower = np.where(rest > 0, special.ndtr((-drift - z) / rest), (-drift > z).astype(float))
+            return upper + lower
+        z = special.ndtri(1 - alpha)
+        signed = drift if alternative == "greater" else -drift
+        return np.where(rest > 0, special.ndtr((signed - z) / rest), (signed > z).astype(float))
+
+
+def sequential_conditional_power(estimate: float, se: float, n_now: float, n_end: float, looks: int, *,
+                                 alpha: float = 0.05, n_star: float = 5000.0, alternative: str = "two-sided",
+                                 null: float = 0.0, paths: int = 20_000, seed: int = 0) -> float:
+    """The probability that the always-valid test rejects at one of ``looks`` evenly spaced looks
+    between now (``n_now`` units) and the planned end (``n_end``), if the effect stays ``estimate``:
+    simulated over ``paths`` continuations of the running estimate (its per-unit variance from
+    today's standard error), each look judged by the same confidence sequence as the analysis."""
+    from experiments import sequential as seq
+
+    if not (n_end >= n_now > 0 and looks >= 1 and se > 0):
+        raise ValueError("need n_end ≥ n_now > 0 units, at least one look and a positive standard error")
+    rng = np.random.default_rng(seed)
+    per_unit = se * se * n_now          # σ² of one unit's contribution to the effect estimate
+    marks = np.linspace(n_now, n_end, looks + 1)[1:]
+    total = np.full(paths, estimate * n_now)
+    done = np.zeros(paths, dtype=bool)
+    before = n_now
+    for n in marks:
+        step = n - before
+        total += rng.normal(estimate * step, np.sqrt(per_unit * step), paths)
+        before = n
+        now = total / n
+        p = seq.p_value(now, np.sqrt(per_unit / n), n, alpha, n_star,
+                        {"two-sided": 0, "greater": 1, "less": -1}[alternative], null)
+        done |= p < alpha
+    return float(done.mean())

@@ -170,8 +170,17 @@ def mde_line(page: dict[str, Any]) -> str:
     test = (declared_test(goal[0]) if goal else None) or "two-sided"
     k = page.get("goal_comparisons") or 1
     family = f"; α / {k} per test for the {k} goal comparisons, Holm's first step" if k > 1 else ""
-    return (f"Minimum detectable relative change of {page['primary']} at {page['power'] * 100:g} % power, "
+    line = (f"Minimum detectable relative change of {page['primary']} at {page['power'] * 100:g} % power, "
             f"α = {page['alpha']:g} ({test}{family}; without CUPED), with the units so far — " + "; ".join(parts))
+    ahead = [f"{r['variant']}: {r['conditional_power'] * 100:.0f} % (fixed-horizon test), "
+             f"{r['conditional_power_sequential'] * 100:.0f} % (always-valid test, daily looks)"
+             for r in goal if r.get("conditional_power") is not None]
+    if ahead:
+        first = next(r for r in goal if r.get("conditional_power") is not None)
+        line += (f". By the planned end, {first['days_to_end']:,} days away (about {first['units_at_end']:,} units at "
+                 f"the last week's enrolment), the chance of reaching significance if the effect stays what it is "
+                 f"now — " + "; ".join(ahead))
+    return line
 
 
 METRIC_HEADER = ("variant", "metric", "n (ctl / trt)", "mean ctl", "mean trt", "abs effect [95 % CI]", "rel lift [95 % CI]",

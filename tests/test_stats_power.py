@@ -87,3 +87,34 @@ def test_a_non_inferiority_plan_detects_no_loss_beyond_its_margin():
     assert power(lift, 50_000, baseline=0.1, relative=True, alternative="greater", margin=0.01) == pytest.approx(0.8, abs=1e-6)
     with pytest.raises(ValueError, match="detects effects on its own side"):
         sample_size(-0.01, baseline=0.1, relative=True, alternative="greater")
+
+
+def test_conditional_power_equals_a_simulation_of_the_rest_of_the_experiment():
+    """Half-way (t = 0.5) at z = 1.4: continue the running sum with the current effect and count the
+    final two-sided rejections."""
+    from experiments.power import conditional_power
+
+    rng = np.random.default_rng(77)
+    z_now, t, n_now = 1.4, 0.5, 10_000
+    effect = z_now / np.sqrt(n_now)             # per-unit σ = 1: z = effect·√n
+    final_n = n_now / t
+    rest = rng.normal(effect * (final_n - n_now), np.sqrt(final_n - n_now), 400_000)
+    z_end = (effect * n_now + rest) / np.sqrt(final_n)
+    simulated = (np.abs(z_end) > stats.norm.isf(0.025)).mean()
+    assert conditional_power(z_now, t) == pytest.approx(simulated, abs=0.004)
+    assert conditional_power(z_now, 1.0) == 0.0 and conditional_power(2.5, 1.0) == 1.0
+    # at the start the conditional power is the ordinary power at the current effect
+    start = conditional_power(2.8 * np.sqrt(1e-6), 1e-6)
+    assert start == pytest.approx(stats.norm.cdf(2.8 - stats.norm.isf(0.025)), abs=1e-3)
+    assert conditional_power(1.4, 0.5, alternative="greater") > conditional_power(1.4, 0.5)
+
+
+def test_sequential_conditional_power_is_below_the_fixed_one_and_rises_with_the_effect():
+    from experiments.power import conditional_power, sequential_conditional_power
+
+    se, n_now, n_end = 0.01, 20_000, 40_000
+    weak = sequential_conditional_power(0.014, se, n_now, n_end, looks=14)
+    strong = sequential_conditional_power(0.03, se, n_now, n_end, looks=14)
+    fixed = float(conditional_power(0.014 / se, n_now / n_end))
+    assert 0 < weak < fixed < 1 and strong > 0.9
+    assert sequential_conditional_power(0.014, se, n_now, n_end, looks=14) == weak      # seeded: repeatable

@@ -199,3 +199,37 @@ def test_analyze_cli_takes_a_prior_on_the_absolute_effect():
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(done.stdout)["results"]
     assert row["bayes_scale"] == "absolute" and row["bayes_ci_high"] < 0 < 1 - row["chance_to_win"]
+
+
+def test_a_running_experiment_with_a_planned_end_reports_its_chance_of_reaching_significance():
+    from datetime import date, datetime, timedelta, timezone
+
+    from scipy import stats as sps
+
+    days = [date(2026, 11, 20) + timedelta(days=i) for i in range(10)]
+    per_day = 1000
+    cumulative = {"clicked": {}}
+    sums = {}
+    for arm, rate in (("a", 0.10), ("b", 0.106)):
+        series = {}
+        for i, day in enumerate(days):
+            n = float(per_day * (i + 1))
+            series[day] = (n, n * rate, n * rate, 0.0, 0.0, 0.0)
+        cumulative["clicked"][arm] = series
+        sums[(arm, "clicked", "overall", "(all)")] = series[days[-1]]
+    evidence = Evidence({"clicked": "proportion"}, sums, {"a": 10_000, "b": 10_000}, cuped={"clicked": False},
+                        cumulative=cumulative, as_of=days[-1])
+    end = datetime(2026, 12, 9, tzinfo=timezone.utc)          # 10 more days at 2,000 units a day
+    definition = Definition("e", "a", ("a", "b"), ("clicked",), end_at=end, status="running")
+    analysis = analyse(definition, evidence)
+    (row,) = analysis.overall("primary")
+    assert (row["days_to_end"], row["units_at_end"]) == (10, 40_000)
+    engine = row["engine"]
+    z, t = engine["abs_effect"] / engine["abs_se"], 20_000 / 40_000
+    drift, zc = z / np.sqrt(t), sps.norm.isf(0.025)
+    expected = sps.norm.cdf((drift - zc) / np.sqrt(1 - t)) + sps.norm.cdf((-drift - zc) / np.sqrt(1 - t))
+    assert row["conditional_power"] == pytest.approx(expected, rel=1e-9)
+    assert 0 < row["conditional_power_sequential"] < row["conditional_power"] < 1
+    assert "By the planned end, 10 days away" in to_markdown(analysis.as_page())
+    stopped = analyse(Definition("e", "a", ("a", "b"), ("clicked",), end_at=end, status="stopped"), evidence)
+    assert stopped.overall("primary")[0]["conditional_power"] is None
