@@ -33,7 +33,7 @@ from experiments.multiple import adjust, interval_alpha
 from experiments.power import conditional_power, mde, sequential_conditional_power
 from experiments.sequential import DEFAULT_N_STAR
 from experiments.srm import localise, srm_check
-from experiments.statistics import SampleStats, moments
+from experiments.statistics import SampleStats, moments, pooled_theta
 from experiments.stratification import post_stratify
 
 POWER = 0.8
@@ -371,13 +371,21 @@ class _Builder:
                    as_of_date=self.e.as_of, computed_at=self.computed_at)
         return row
 
-    def compare(self, pairs: list[tuple[tuple, tuple]], metric: str) -> ComparisonResult:
+    def compare(self, pairs: list[tuple[tuple, tuple]], metric: str,
+                thetas: list[float] | None = None) -> ComparisonResult:
         mtype = self.e.metric_types[metric]
         test = self.d.test(metric)
+        cuped = self.e.cuped.get(metric, mtype != "ratio")
         return compare(_stack([p[0] for p in pairs]), _stack([p[1] for p in pairs]), mtype, alpha=self.d.alpha,
-                       cuped=self.e.cuped.get(metric, mtype != "ratio"), sequential=self.o.sequential,
-                       n_star=self.o.n_star, bayesian=self.o.bayesian or self.o.prior is not None, prior=self.o.prior,
-                       alternative=test.alternative, null_rel=test.margin)
+                       cuped=cuped, sequential=self.o.sequential, n_star=self.o.n_star,
+                       bayesian=self.o.bayesian or self.o.prior is not None, prior=self.o.prior,
+                       alternative=test.alternative, null_rel=test.margin,
+                       theta=np.array(thetas, dtype=float) if cuped and thetas is not None else None)
+
+    def theta(self, metric: str, dimension: str, value: str) -> float:
+        """CUPED's slope for one cell, pooled within every arm (one slope for all comparisons with control)."""
+        arms = [self.e.sums.get((v, metric, dimension, value), NO_STATS) for v in [self.d.control, *self.treatments]]
+        return float(pooled_theta([SampleStats(*map(float, a)) for a in arms]))
 
     def stratified(self, metric: str, treatments: list[str]):
         """The post-stratified comparisons of each treatment (None when the strata are not measured)."""
@@ -400,7 +408,8 @@ class _Builder:
         """Rows (every view for overall, fixed for breakdowns) of one metric over (variant, value) cells."""
         pairs = [(self.e.sums.get((self.d.control, metric, dimension, v), NO_STATS),
                   self.e.sums.get((t, metric, dimension, v), NO_STATS)) for t, v in cells]
-        res = self.compare(pairs, metric)
+        thetas = [self.theta(metric, dimension, v) for _, v in cells] if len(self.treatments) > 1 else None
+        res = self.compare(pairs, metric, thetas)
         role = self.d.role(metric)
         test = self.d.test(metric)
         # the declared test decides: against a relative margin on the lift, else on the absolute effect
@@ -503,16 +512,19 @@ class _Builder:
         if not self.treatments or not by_arm or not self.o.sequential:
             return []
         days = sorted({day for series in by_arm.values() for day in series})
-        cells, pairs = [], []
+        cells, pairs, thetas = [], [], []
         latest: dict[str, tuple] = {}
         for day in days:
             for arm, series in by_arm.items():
                 if day in series:
                     latest[arm] = series[day]
+            slope = float(pooled_theta([SampleStats(*map(float, latest.get(a, NO_STATS)))
+                                        for a in [self.d.control, *self.treatments]]))
             for t in self.treatments:
                 cells.append((day, t))
                 pairs.append((latest.get(self.d.control, NO_STATS), latest.get(t, NO_STATS)))
-        res = self.compare(pairs, self.primary)
+                thetas.append(slope)
+        res = self.compare(pairs, self.primary, thetas if len(self.treatments) > 1 else None)
         out = []
         for i, (day, variant) in enumerate(cells):
             r = res.row(i)

@@ -127,7 +127,7 @@ def _cuped_or_raw(raw_c: ArmMoments, raw_t: ArmMoments, adj_c: ArmMoments, adj_t
 def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean", *, alpha: float = 0.05,
             cuped: bool = False, sequential: bool = False, n_star: float = seq.DEFAULT_N_STAR,
             bayesian: bool = False, prior: Prior | None = None, alternative: Any = "two-sided",
-            null_abs: Any = 0.0, null_rel: Any = 0.0) -> ComparisonResult:
+            null_abs: Any = 0.0, null_rel: Any = 0.0, theta: Any = None) -> ComparisonResult:
     """Effects, intervals and p-values of treatment against control for every entry of the statistics.
 
     cuped: adjust by the pre-exposure covariate in sum_y / sum_y2 / sum_xy (θ pooled over arms);
@@ -137,7 +137,8 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
     alternative ("two-sided", "greater", "less"; one, or one per comparison) with the nulls null_abs
     (the absolute test's θ₀) and null_rel (the relative test's, a lift: 0.01 for superiority by 1 %,
     -0.02 for non-inferiority at 2 %): the p-values test them and the intervals become one-sided
-    bounds (the open end ±inf), fixed and sequential alike.
+    bounds (the open end ±inf), fixed and sequential alike;
+    theta: CUPED's slope when estimated over more arms than this pair (``statistics.pooled_theta``).
     """
     if metric_type not in METRIC_TYPES:
         raise ValueError(f"metric_type must be one of {', '.join(METRIC_TYPES)}, not {metric_type!r}")
@@ -150,11 +151,11 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
 
     raw_c, raw_t = moments(control, metric_type), moments(treatment, metric_type)
     shape = np.broadcast_shapes(raw_c.n.shape, raw_t.n.shape)
-    theta = reduction = mean_terms = None
+    given_theta, theta, reduction, mean_terms = theta, None, None, None
     arm_c, arm_t = raw_c, raw_t
     if cuped:
         arm_c, arm_t, theta, reduction, mean_terms = _cuped_or_raw(
-            raw_c, raw_t, *cuped_moments(control, treatment, metric_type), alpha)
+            raw_c, raw_t, *cuped_moments(control, treatment, metric_type, given_theta), alpha)
     arm_c = ArmMoments(*(np.broadcast_to(a, shape) for a in (arm_c.n, arm_c.mean, arm_c.variance, arm_c.reason)))
     arm_t = ArmMoments(*(np.broadcast_to(a, shape) for a in (arm_t.n, arm_t.mean, arm_t.variance, arm_t.reason)))
 

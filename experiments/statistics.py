@@ -161,8 +161,19 @@ class MeanCovariance:
     covariance: NDArray[np.float64]
 
 
+def pooled_theta(arms: list[SampleStats]) -> NDArray[np.float64]:
+    """θ pooled within every arm of an experiment (its ANCOVA common slope over all k arms):
+    Σ_arms Σ(x−x̄)(y−ȳ) / Σ_arms Σ(y−ȳ)², 0 where the covariate does not vary."""
+    cxy = sum(_centered(_arr(a.sum_x, "sum_x"), _arr(a.sum_y, "sum_y"), _arr(a.sum_xy, "sum_xy"), _arr(a.n, "n"))
+              for a in arms)
+    cyy = sum(np.maximum(_centered(_arr(a.sum_y, "sum_y"), _arr(a.sum_y, "sum_y"), _arr(a.sum_y2, "sum_y2"),
+                                   _arr(a.n, "n")), 0.0) for a in arms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(cyy > 0, cxy / np.where(cyy > 0, cyy, 1.0), 0.0)
+
+
 def cuped_moments(
-    control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean"
+    control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean", theta: ArrayLike | None = None
 ) -> tuple[ArmMoments, ArmMoments, NDArray[np.float64], NDArray[np.float64], MeanCovariance]:
     """CUPED-adjusted arm moments with θ pooled over arms; returns (control, treatment, θ, variance
     reduction, the adjusted means' covariance terms).
@@ -173,6 +184,9 @@ def cuped_moments(
     absolute effect is Δx̄ − θΔȳ. Per-unit variance: s²ₓ − 2θsₓᵧ + θ²s²ᵧ. (``compare`` falls back to
     the unadjusted moments wherever adjustment would not narrow the interval.) The variance reduction
     is 1 − Var_adjusted(Δ) / Var_unadjusted(Δ).
+
+    ``theta`` replaces the pair's θ with one estimated elsewhere — ``pooled_theta`` over all k arms
+    of an experiment, so that every comparison with the control adjusts by the same slope.
 
     The two adjusted means share ȳ_all, so they are not independent, which matters for the relative
     lift (their ratio); with weights w = n/N and θ taken as fixed,
@@ -191,7 +205,10 @@ def cuped_moments(
     (nc, syc, cyy_c, cxy_c), (nt, syt, cyy_t, cxy_t) = parts
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled_yy = cyy_c + cyy_t
-        theta = np.where(pooled_yy > 0, (cxy_c + cxy_t) / np.where(pooled_yy > 0, pooled_yy, 1.0), 0.0)
+        if theta is None:
+            theta = np.where(pooled_yy > 0, (cxy_c + cxy_t) / np.where(pooled_yy > 0, pooled_yy, 1.0), 0.0)
+        else:
+            theta = np.where(np.isfinite(np.asarray(theta, dtype=float)), np.asarray(theta, dtype=float), 0.0)
         ybar_all = (syc + syt) / np.where(nc + nt > 0, nc + nt, 1.0)
 
         def adjust(raw: ArmMoments, n, sy, cyy, cxy) -> tuple[NDArray, NDArray]:
