@@ -78,6 +78,94 @@ def gbstats_loop(control: SampleStats, treatment: SampleStats, idx: range) -> tu
     return out["seconds"], out["results"]
 
 
+def make_cuped_inputs(rng: np.random.Generator, count: int) -> tuple[SampleStats, SampleStats]:
+    """A mean metric with a pre-exposure covariate per comparison (sums of a correlated pair)."""
+    out = []
+    for lift in (0.0, 0.1):
+        n = rng.integers(2_000, 200_000, count).astype(float)
+        mean_x, mean_y = 10.0 + lift + rng.normal(0, 0.05, count), 10.0 + rng.normal(0, 0.05, count)
+        var_x, var_y, cov = 9.0, 9.0, 6.3
+        out.append(SampleStats(n, n * mean_x, (n - 1) * var_x + n * mean_x**2, n * mean_y,
+                               (n - 1) * var_y + n * mean_y**2, (n - 1) * cov + n * mean_x * mean_y))
+    return out[0], out[1]
+
+
+def make_strata_inputs(rng: np.random.Generator, count: int, strata: int = 4) -> tuple[SampleStats, SampleStats]:
+    """A proportion per comparison over ``strata`` strata (the last axis)."""
+    out = []
+    for lift in (1.0, 1.08):
+        n = rng.integers(500, 50_000, (count, strata)).astype(float)
+        k = np.round(n * rng.uniform(0.02, 0.3, (count, strata)) * lift)
+        out.append(SampleStats(n, k, k))
+    return out[0], out[1]
+
+
+def strata_loop(control: SampleStats, treatment: SampleStats, idx: range) -> list[float]:
+    """The stratified difference and its t interval, one comparison at a time with scipy."""
+    out = []
+    for i in idx:
+        nc, nt = control.n[i], treatment.n[i]
+        mc, mt = control.sum_x[i] / nc, treatment.sum_x[i] / nt
+        vc = (control.sum_x2[i] - nc * mc * mc) / (nc - 1)
+        vt = (treatment.sum_x2[i] - nt * mt * mt) / (nt - 1)
+        w = (nc + nt) / (nc + nt).sum()
+        effect = float((w * (mt - mc)).sum())
+        parts_c, parts_t = w * w * vc / nc, w * w * vt / nt
+        var = float(parts_c.sum() + parts_t.sum())
+        df = var**2 / float((parts_c**2 / (nc - 1)).sum() + (parts_t**2 / (nt - 1)).sum())
+        out.append(stats.t.interval(0.95, df, loc=effect, scale=math.sqrt(var))[0])
+    return out
+
+
+def gbstats_cuped_loop(control: SampleStats, treatment: SampleStats, idx: range,
+                       thetas: np.ndarray) -> tuple[float, list[dict]]:
+    """gbstats' regression-adjusted (CUPED) t-test, one comparison at a time, with our within-arm θ set
+    on its statistics (it still computes its own first): (seconds, results)."""
+    def arm(s: SampleStats, i: int) -> dict:
+        return {"n": float(s.n[i]), "sum": float(s.sum_x[i]), "sum_squares": float(s.sum_x2[i]),
+                "pre_sum": float(s.sum_y[i]), "pre_sum_squares": float(s.sum_y2[i]), "sum_products": float(s.sum_xy[i])}
+    cases = [{"kind": "cuped", "test": "two-sided", "relative": False, "theta": float(thetas[i]),
+              "a": arm(control, i), "b": arm(treatment, i)} for i in idx]
+    done = subprocess.run([str(GBSTATS), str(GBSTATS_RUNNER), "--timed"], input=json.dumps(cases), text=True,
+                          capture_output=True, timeout=600, check=True)
+    out = json.loads(done.stdout)
+    return out["seconds"], out["results"]
+
+
+def bench_more(line, rng: np.random.Generator) -> dict:
+    """CUPED and post-stratification at 100,000 comparisons each, against per-comparison loops."""
+    from experiments.stratification import post_stratify
+
+    cuped_c, cuped_t = make_cuped_inputs(rng, COMPARISONS)
+    compare(cuped_c, cuped_t, "mean", cuped=True)
+    start = time.perf_counter()
+    cuped = compare(cuped_c, cuped_t, "mean", cuped=True)
+    cuped_seconds = time.perf_counter() - start
+    gb_seconds, gb = gbstats_cuped_loop(cuped_c, cuped_t, range(LOOP_SAMPLE), cuped.cuped_theta)
+    gb_seconds *= COMPARISONS / LOOP_SAMPLE
+    assert np.allclose(cuped.abs_effect[:LOOP_SAMPLE], [g["estimate"] for g in gb], rtol=1e-9), "gbstats disagrees"
+    strata_c, strata_t = make_strata_inputs(rng, COMPARISONS)
+    post_stratify(strata_c, strata_t, "proportion")
+    start = time.perf_counter()
+    stratified = post_stratify(strata_c, strata_t, "proportion")
+    strata_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    reference = strata_loop(strata_c, strata_t, range(LOOP_SAMPLE))
+    strata_loop_seconds = (time.perf_counter() - start) * COMPARISONS / LOOP_SAMPLE
+    assert np.allclose(stratified.abs_ci_low[:LOOP_SAMPLE], reference, rtol=1e-9, atol=1e-12), "strata disagree"
+    line(f"engine: {COMPARISONS:,} CUPED comparisons (mean metric, θ within arms)", cuped_seconds)
+    line(f"loop of gbstats regression-adjusted t-tests, scaled from {LOOP_SAMPLE:,}", gb_seconds, None,
+         f"engine is {gb_seconds / cuped_seconds:,.0f}× faster")
+    line(f"engine: {COMPARISONS:,} post-stratified comparisons (4 strata)", strata_seconds)
+    line(f"loop of per-comparison stratified t intervals, scaled from {LOOP_SAMPLE:,}", strata_loop_seconds, None,
+         f"engine is {strata_loop_seconds / strata_seconds:,.0f}× faster")
+    return {"cuped_seconds": round(cuped_seconds, 3), "gbstats_cuped_loop_seconds_scaled": round(gb_seconds, 2),
+            "cuped_speedup_vs_gbstats": round(gb_seconds / cuped_seconds, 1),
+            "post_stratified_seconds": round(strata_seconds, 3),
+            "post_stratified_loop_seconds_scaled": round(strata_loop_seconds, 2),
+            "post_stratified_speedup": round(strata_loop_seconds / strata_seconds, 1)}
+
+
 def bench_experiments(line) -> dict:
     rng = np.random.default_rng(5)
     control, treatment = make_inputs(rng, COMPARISONS)
@@ -101,6 +189,9 @@ def bench_experiments(line) -> dict:
     line(f"loop of scipy calls, scaled from {LOOP_SAMPLE:,}", loop_seconds, None, f"engine is {loop_seconds / engine:,.0f}× faster")
     line(f"loop of gbstats t-tests (relative), scaled from {LOOP_SAMPLE:,}", gb_seconds, None,
          f"engine is {gb_seconds / engine:,.0f}× faster")
+    more = bench_more(line, rng)
+    total = engine + more["cuped_seconds"] + more["post_stratified_seconds"]
+    line(f"engine: all three, {3 * COMPARISONS:,} comparisons", total, None, "target < 1 s")
     return {"comparisons": COMPARISONS, "engine_seconds": round(engine, 3), "loop_seconds_scaled": round(loop_seconds, 2),
             "speedup": round(loop_seconds / engine, 1), "gbstats_loop_seconds_scaled": round(gb_seconds, 2),
-            "speedup_vs_gbstats": round(gb_seconds / engine, 1)}
+            "speedup_vs_gbstats": round(gb_seconds / engine, 1), **more, "engine_total_seconds": round(total, 3)}

@@ -176,8 +176,10 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
         raise ValueError("null_abs and null_rel must be finite numbers")
     absolute = frequentist.absolute_effect(arm_c, arm_t)
     relative = frequentist.relative_effect(arm_c, arm_t, mean_terms)
-    abs_low, abs_high = frequentist.interval(absolute, alpha, side)
-    rel_low, rel_high = frequentist.interval(relative, alpha, side)
+    # the absolute and the relative effect share the Welch degrees of freedom: one set of critical values
+    critical = frequentist.t_quantile(alpha, np.broadcast_to(absolute.df, shape), side)
+    abs_low, abs_high = frequentist.interval(absolute, alpha, side, critical)
+    rel_low, rel_high = frequentist.interval(relative, alpha, side, critical)
     abs_p, rel_p = frequentist.p_value(absolute, side, null_a), frequentist.p_value(relative, side, null_r)
     zero_rel = (reason == OK) & ~(np.asarray(relative.se) > 0)
     reason[zero_rel] = ZERO_RELATIVE_VARIANCE

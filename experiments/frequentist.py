@@ -91,14 +91,17 @@ def t_quantile(alpha: float, df: NDArray[np.float64], side: NDArray[np.int8] | i
     return out
 
 
-def interval(effect: Effect, alpha: float, side: NDArray[np.int8] | int = 0
-             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def interval(effect: Effect, alpha: float, side: NDArray[np.int8] | int = 0,
+             quantile: NDArray[np.float64] | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The (1 − α) t interval: two-sided, or one-sided with the other end infinite (NaN where the
-    estimate or SE is undefined)."""
+    estimate or SE is undefined). ``quantile``: the critical values when already computed for
+    these degrees of freedom (the absolute and relative effects share them)."""
     shape = np.broadcast_shapes(np.shape(effect.estimate), np.shape(effect.se), np.shape(side))
     side = np.broadcast_to(np.asarray(side), shape)
+    if quantile is None:
+        quantile = t_quantile(alpha, np.broadcast_to(effect.df, shape), side)
     with np.errstate(invalid="ignore", over="ignore"):
-        half = t_quantile(alpha, np.broadcast_to(effect.df, shape), side) * effect.se
+        half = quantile * effect.se
         low, high = effect.estimate - half, effect.estimate + half
     defined = np.isfinite(low)
     return (np.where(defined & (side < 0), -np.inf, low), np.where(defined & (side > 0), np.inf, high))

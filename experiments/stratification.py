@@ -115,8 +115,9 @@ def post_stratify(control: SampleStats, treatment: SampleStats, metric_type: Met
     reason[(reason == OK) & (m_c == 0)] = ZERO_CONTROL_MEAN
     bad_all = (reason != OK) & (reason != ZERO_CONTROL_MEAN)
     bad_rel = reason != OK
-    abs_low, abs_high = frequentist.interval(absolute, alpha, side)
-    rel_low, rel_high = frequentist.interval(relative, alpha, side)
+    critical = frequentist.t_quantile(alpha, np.broadcast_to(df, shape), side)   # shared: one df for both
+    abs_low, abs_high = frequentist.interval(absolute, alpha, side, critical)
+    rel_low, rel_high = frequentist.interval(relative, alpha, side, critical)
 
     def nan(mask: NDArray[np.bool_], value: Array) -> Array:
         return np.where(mask, np.nan, value)
