@@ -34,9 +34,11 @@ from experiments.power import conditional_power, mde, sequential_conditional_pow
 from experiments.sequential import DEFAULT_N_STAR
 from experiments.srm import localise, srm_check
 from experiments.statistics import SampleStats, moments, pooled_theta
+from experiments.quantiles import compare_quantiles
 from experiments.stratification import post_stratify
 
 POWER = 0.8
+QUANTILE_METRICS = {"p50": 0.5, "p90": 0.9}   # the quantile metrics of each histogram in the marts
 NO_STATS = (0.0,) * 6
 STATUSES = ("significant", "inconclusive", "srm_problem", "no_data", "no_definition")
 
@@ -117,6 +119,13 @@ class Evidence:
     cumulative: dict[str, dict[str, dict[date, tuple]]] = field(default_factory=dict)
     as_of: date | None = None
     exclusions: dict[str, int] = field(default_factory=dict)
+    histograms: dict[tuple[str, str], Any] = field(default_factory=dict)   # (variant, base metric) → bucket counts
+
+    def __post_init__(self) -> None:
+        """Quantile metrics are measured where their histograms are: <metric>_p50 and <metric>_p90."""
+        for base in sorted({metric for _, metric in self.histograms}):
+            for name in QUANTILE_METRICS:
+                self.metric_types.setdefault(f"{base}_{name}", "quantile")
 
 
 @dataclass
@@ -404,8 +413,41 @@ class _Builder:
         return post_stratify(as_stats(control), as_stats(treated), self.e.metric_types[metric], alpha=self.d.alpha,
                              alternative=test.alternative, null_rel=test.margin)
 
+    def quantile_rows(self, metric: str, cells: list[tuple[str, str]], srm: dict) -> list[dict[str, Any]]:
+        """Fixed rows of a quantile metric (<base>_p50 / _p90) from the arms' histograms (overall only)."""
+        base, _, which = metric.rpartition("_")
+        control = self.e.histograms.get((self.d.control, base))
+        width = max((len(h) for h in self.e.histograms.values()), default=1)
+
+        def padded(counts) -> np.ndarray:
+            out = np.zeros(width)
+            if counts is not None:
+                out[:len(counts)] = counts
+            return out
+
+        test = self.d.test(metric)
+        res = compare_quantiles(np.array([padded(control)] * len(cells)),
+                                np.array([padded(self.e.histograms.get((t, base))) for t, _ in cells]),
+                                QUANTILE_METRICS[which], alpha=self.d.alpha, alternative=test.alternative,
+                                null_rel=test.margin)
+        rows = []
+        for i, (variant, value) in enumerate(cells):
+            r = res.row(i)
+            row = self.base(variant, metric, "overall", value, "fixed", srm)
+            row.update({k: r[k] for k in ("mean_control", "mean_treatment", "abs_effect", "abs_ci_low", "abs_ci_high",
+                                          "p_value", "rel_lift", "rel_ci_low", "rel_ci_high", "rel_p_value", "reason")},
+                       n_control=int(r["n_control"] or 0), n_treatment=int(r["n_treatment"] or 0),
+                       test_p_value=r["rel_p_value" if test.margin else "p_value"], alternative=test.alternative,
+                       null_lift=test.margin)
+            row["engine"] = {"abs_se": r["abs_se"], "rel_se": r["rel_se"], "df": 1e9, "abs_effect": r["abs_effect"],
+                             "rel_lift": r["rel_lift"]}
+            rows.append(row)
+        return rows
+
     def rows_for(self, metric: str, dimension: str, cells: list[tuple[str, str]], srm: dict) -> list[dict[str, Any]]:
         """Rows (every view for overall, fixed for breakdowns) of one metric over (variant, value) cells."""
+        if self.e.metric_types[metric] == "quantile":
+            return self.quantile_rows(metric, cells, srm) if dimension == "overall" else []
         pairs = [(self.e.sums.get((self.d.control, metric, dimension, v), NO_STATS),
                   self.e.sums.get((t, metric, dimension, v), NO_STATS)) for t, v in cells]
         thetas = [self.theta(metric, dimension, v) for _, v in cells] if len(self.treatments) > 1 else None

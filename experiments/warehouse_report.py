@@ -70,6 +70,10 @@ from marts.fct_experiment_stats
 where scope = 'daily' and list_contains(?, experiment_id)
 group by experiment_id, variant, metric, dimension, dimension_value
 """
+QUANTILES_SQL = """
+select experiment_id, variant, metric, bucket, units::double from marts.fct_experiment_quantiles
+where list_contains(?, experiment_id)
+"""
 CUMULATIVE_SQL = """
 select experiment_id, variant, metric, analysis_date,
        n::double, sum_x::double, sum_x2::double, sum_y::double, sum_y2::double, sum_xy::double
@@ -206,7 +210,19 @@ def _definitions(conn: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, D
     return {r[0]: from_dim_row(dict(zip(names, r))) for r in found}
 
 
-def _evidence(totals: list[tuple], cumulative: list[tuple], units: list[tuple], as_of: date | None) -> Evidence:
+def _histograms(found: list[tuple]) -> dict[tuple[str, str], np.ndarray]:
+    """(variant, metric) → counts per log bucket, from marts.fct_experiment_quantiles rows."""
+    if not found:
+        return {}
+    width = max(int(r[3]) for r in found) + 1
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for _, variant, metric, bucket, count in found:
+        out.setdefault((variant, metric), np.zeros(width))[int(bucket)] = count
+    return out
+
+
+def _evidence(totals: list[tuple], cumulative: list[tuple], units: list[tuple], as_of: date | None,
+              histograms: list[tuple] | None = None) -> Evidence:
     metric_types: dict[str, str] = {}
     sums: dict[tuple[str, str, str, str], tuple] = {}
     for _, variant, metric, mtype, dim, value, *stats in totals:
@@ -216,7 +232,8 @@ def _evidence(totals: list[tuple], cumulative: list[tuple], units: list[tuple], 
     for _, variant, metric, day, *stats in cumulative:
         running.setdefault(metric, {}).setdefault(variant, {})[day] = tuple(stats)
     return Evidence(metric_types, sums, {v: int(valid) for _, v, valid, _ in units},
-                    invalid_units=sum(int(invalid) for *_, invalid in units), cumulative=running, as_of=as_of)
+                    invalid_units=sum(int(invalid) for *_, invalid in units), cumulative=running, as_of=as_of,
+                    histograms=_histograms(histograms or []))
 
 
 def _undefined_rows(experiment_id: str, evidence: Evidence, computed_at: datetime) -> list[dict[str, Any]]:
@@ -249,10 +266,13 @@ def analyse_warehouse(conn: duckdb.DuckDBPyConnection, experiment_ids: Iterable[
     stamp = computed_at or _computed_at(conn)
     totals, cumulative = _grouped(conn, TOTALS_SQL, ids), _grouped(conn, CUMULATIVE_SQL, ids)
     units, as_of = _grouped(conn, UNITS_SQL, ids), {r[0]: r[1] for r in rows(conn, AS_OF_SQL, [ids])}
+    has_quantiles = bool(rows(conn, "select count(*) from duckdb_tables() where schema_name = 'marts' "
+                                    "and table_name = 'fct_experiment_quantiles'")[0][0])
+    histograms = _grouped(conn, QUANTILES_SQL, ids) if has_quantiles else {i: [] for i in ids}
     definitions = _definitions(conn, ids)
     analyses, undefined = [], {}
     for exp_id in ids:
-        evidence = _evidence(totals[exp_id], cumulative[exp_id], units[exp_id], as_of.get(exp_id))
+        evidence = _evidence(totals[exp_id], cumulative[exp_id], units[exp_id], as_of.get(exp_id), histograms[exp_id])
         if exp_id in definitions:
             analyses.append(analyse(definitions[exp_id], evidence, computed_at=stamp))
         else:

@@ -157,6 +157,7 @@ def test_a_declared_test_travels_from_experiments_yml_through_the_build_to_the_r
     variants = [dict(v, weight=0.65 if v.get("control") else 0.35 / (len(spec["variants"]) - 1))
                 for v in spec["variants"]]
     newer = {**spec, "variants": variants, "tests": {goal: {"alternative": "greater"}},
+             "secondary_metrics": [*spec.get("secondary_metrics", []), "dwell_seconds_p50", "seconds_to_click_p90"],
              "defined_at": "2026-11-30T00:00:00Z"}
     path = settings.home.parent / "experiments.yml"
     path.write_text(yaml.safe_dump({"experiments": [newer]}, sort_keys=False))
@@ -172,6 +173,25 @@ def test_a_declared_test_travels_from_experiments_yml_through_the_build_to_the_r
         # one-sided: half the two-sided p when the effect lies above 0, else more than 0.5
         assert p_one == pytest.approx(p_two_before / 2 if effect > 0 else 1 - p_two_before / 2, rel=1e-6)
         assert p == p_one
+    # quantile metrics: each arm's median dwell against the per-unit values computed here from the marts
+    quantiles = query(settings, "SELECT variant, mean_control, mean_treatment, n_treatment, rel_ci_low, metric_type "
+                                "FROM experiments.results WHERE experiment_id = ? AND metric = 'dwell_seconds_p50'",
+                      [spec["id"]])
+    assert quantiles and all(q[5] == "quantile" and q[4] is not None for q in quantiles)
+    per_unit = query(settings, """
+        SELECT u.variant, max(m.max_dwell_seconds) FROM marts.fct_experiment_units u
+        JOIN marts.fct_messages m ON m.user_id = u.unit_id AND m.experiment_id = u.experiment_id
+         AND m.sent_at >= u.first_exposure_at AND m.sent_at < u.first_exposure_at + INTERVAL 7 DAY
+        WHERE u.experiment_id = ? AND u.is_valid_unit AND m.max_dwell_seconds IS NOT NULL
+        GROUP BY u.variant, u.unit_id""", [spec["id"]])
+    by_arm: dict[str, list[float]] = {}
+    for variant, value in per_unit:
+        by_arm.setdefault(variant, []).append(value)
+    control = spec["variants"][[v.get("control", False) for v in spec["variants"]].index(True)]["name"]
+    for variant, mean_control, mean_treatment, n_treatment, _, _ in quantiles:
+        assert mean_control == pytest.approx(np.median(by_arm[control]), rel=0.05)
+        assert mean_treatment == pytest.approx(np.median(by_arm[variant]), rel=0.05)
+        assert n_treatment == len(by_arm[variant])
     # the app's experiment detail shows the declared test and draws the one-sided bounds
     from streamlit.testing.v1 import AppTest
 
