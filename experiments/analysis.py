@@ -39,7 +39,7 @@ from experiments.stratification import post_stratify
 
 POWER = 0.8
 QUANTILE_METRICS = {"p50": 0.5, "p90": 0.9}   # the quantile metrics of each histogram in the marts
-NO_STATS = (0.0,) * 6
+NO_STATS = (0.0,) * 10        # n, Σx, Σx², Σy, Σy², Σxy, and a ratio's covariate Σz, Σz², Σxz, Σyz
 STATUSES = ("significant", "inconclusive", "srm_problem", "no_data", "no_definition")
 
 RESULTS_DDL = """
@@ -199,8 +199,9 @@ def _num(value: Any) -> float | None:
 
 
 def _stack(stats: Sequence[tuple[float, ...]]) -> SampleStats:
-    cols = np.array(stats, dtype=float).reshape(len(stats), 6)
-    return SampleStats(*(cols[:, k] for k in range(6)))
+    """Arms' sums as one SampleStats of arrays (sums without a ratio's covariate get zeros for it)."""
+    cols = np.array([tuple(s) + (0.0,) * (len(NO_STATS) - len(s)) for s in stats], dtype=float)
+    return SampleStats(*(cols[:, k] for k in range(len(NO_STATS))))
 
 
 def mde_rel(control: tuple, treatment: tuple, metric_type: str, alpha: float, alternative: str = "two-sided",
@@ -384,7 +385,7 @@ class _Builder:
                 thetas: list[float] | None = None) -> ComparisonResult:
         mtype = self.e.metric_types[metric]
         test = self.d.test(metric)
-        cuped = self.e.cuped.get(metric, mtype != "ratio")
+        cuped = self.e.cuped.get(metric, True)   # a ratio's covariate is z: zeros where the marts hold none
         return compare(_stack([p[0] for p in pairs]), _stack([p[1] for p in pairs]), mtype, alpha=self.d.alpha,
                        cuped=cuped, sequential=self.o.sequential, n_star=self.o.n_star,
                        bayesian=self.o.bayesian or self.o.prior is not None, prior=self.o.prior,
@@ -394,7 +395,7 @@ class _Builder:
     def theta(self, metric: str, dimension: str, value: str) -> float:
         """CUPED's slope for one cell, pooled within every arm (one slope for all comparisons with control)."""
         arms = [self.e.sums.get((v, metric, dimension, value), NO_STATS) for v in [self.d.control, *self.treatments]]
-        return float(pooled_theta([SampleStats(*map(float, a)) for a in arms]))
+        return float(pooled_theta([_stack([a]) for a in arms], self.e.metric_types[metric])[0])
 
     def stratified(self, metric: str, treatments: list[str]):
         """The post-stratified comparisons of each treatment (None when the strata are not measured)."""
@@ -405,7 +406,7 @@ class _Builder:
         test = self.d.test(metric)
 
         def arm(variant: str) -> list[tuple]:
-            return [self.e.sums.get((variant, metric, strata, v), NO_STATS) for v in values]
+            return [tuple(self.e.sums.get((variant, metric, strata, v), NO_STATS))[:6] for v in values]
 
         control = np.array([arm(self.d.control)] * len(treatments), dtype=float)   # (treatments, strata, 6)
         treated = np.array([arm(t) for t in treatments], dtype=float)
@@ -560,8 +561,8 @@ class _Builder:
             for arm, series in by_arm.items():
                 if day in series:
                     latest[arm] = series[day]
-            slope = float(pooled_theta([SampleStats(*map(float, latest.get(a, NO_STATS)))
-                                        for a in [self.d.control, *self.treatments]]))
+            slope = float(pooled_theta([_stack([latest.get(a, NO_STATS)]) for a in [self.d.control, *self.treatments]],
+                                       self.e.metric_types[self.primary])[0])
             for t in self.treatments:
                 cells.append((day, t))
                 pairs.append((latest.get(self.d.control, NO_STATS), latest.get(t, NO_STATS)))

@@ -144,8 +144,8 @@ def compare(control: SampleStats, treatment: SampleStats, metric_type: MetricTyp
         raise ValueError(f"metric_type must be one of {', '.join(METRIC_TYPES)}, not {metric_type!r}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), not {alpha}")
-    if cuped and metric_type == "ratio":
-        raise ValueError("CUPED is available for proportion and mean metrics, not ratio metrics")
+    if cuped and metric_type == "ratio" and (control.sum_z is None or treatment.sum_z is None):
+        raise ValueError("CUPED for a ratio metric needs its pre-exposure covariate z (sum_z, sum_z2, sum_xz, sum_yz)")
     if prior is not None and not bayesian:
         bayesian = True
 

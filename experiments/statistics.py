@@ -35,6 +35,7 @@ class SampleStats:
 
     For a ratio metric x is the numerator and y the denominator per unit; for CUPED y is the
     pre-exposure covariate. For a proportion, Σx² may be omitted (it equals Σx for 0/1 values).
+    A ratio metric's CUPED covariate is z (Σz, Σz², Σxz, Σyz), since y is its denominator.
     """
 
     n: ArrayLike
@@ -43,6 +44,10 @@ class SampleStats:
     sum_y: ArrayLike | None = None
     sum_y2: ArrayLike | None = None
     sum_xy: ArrayLike | None = None
+    sum_z: ArrayLike | None = None
+    sum_z2: ArrayLike | None = None
+    sum_xz: ArrayLike | None = None
+    sum_yz: ArrayLike | None = None
 
     def __add__(self, other: "SampleStats") -> "SampleStats":
         """Pool two sets of statistics (sums add), e.g. two days or two segments of one arm."""
@@ -59,6 +64,10 @@ class SampleStats:
             sum_y=add(self.sum_y, other.sum_y),
             sum_y2=add(self.sum_y2, other.sum_y2),
             sum_xy=add(self.sum_xy, other.sum_xy),
+            sum_z=add(self.sum_z, other.sum_z),
+            sum_z2=add(self.sum_z2, other.sum_z2),
+            sum_xz=add(self.sum_xz, other.sum_xz),
+            sum_yz=add(self.sum_yz, other.sum_yz),
         )
 
     @classmethod
@@ -161,13 +170,33 @@ class MeanCovariance:
     covariance: NDArray[np.float64]
 
 
-def pooled_theta(arms: list[SampleStats]) -> NDArray[np.float64]:
+def _covariate_parts(stats: SampleStats, metric_type: MetricType) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """(n, Σ covariate, Σ(c − c̄)², Σ(m − m̄)(c − c̄)) of an arm: for proportions and means the
+    metric m is x and the covariate c is y; for a ratio R = Σx/Σy, m is its per-unit linearisation
+    L = (x − R·y)/ȳ and c is z, so Σ(L − L̄)(z − z̄) = (C(x, z) − R·C(y, z))/ȳ with C the centred
+    cross-products (the delta method, as for the ratio's own variance)."""
+    n, sx = _arr(stats.n, "n"), _arr(stats.sum_x, "sum_x")
+    if metric_type != "ratio":
+        sy, syy, sxy = _arr(stats.sum_y, "sum_y"), _arr(stats.sum_y2, "sum_y2"), _arr(stats.sum_xy, "sum_xy")
+        return n, sy, np.maximum(_centered(sy, sy, syy, n), 0.0), _centered(sx, sy, sxy, n)
+    sy = _arr(stats.sum_y, "sum_y")
+    sz, szz = _arr(stats.sum_z, "sum_z"), _arr(stats.sum_z2, "sum_z2")
+    sxz, syz = _arr(stats.sum_xz, "sum_xz"), _arr(stats.sum_yz, "sum_yz")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(sy != 0, sx / np.where(sy != 0, sy, 1.0), 0.0)
+        ybar = np.where(n > 0, sy / np.where(n > 0, n, 1.0), 0.0)
+        cross = np.where(ybar != 0, (_centered(sx, sz, sxz, n) - ratio * _centered(sy, sz, syz, n))
+                         / np.where(ybar != 0, ybar, 1.0), 0.0)
+    return n, sz, np.maximum(_centered(sz, sz, szz, n), 0.0), cross
+
+
+def pooled_theta(arms: list[SampleStats], metric_type: MetricType = "mean") -> NDArray[np.float64]:
     """θ pooled within every arm of an experiment (its ANCOVA common slope over all k arms):
-    Σ_arms Σ(x−x̄)(y−ȳ) / Σ_arms Σ(y−ȳ)², 0 where the covariate does not vary."""
-    cxy = sum(_centered(_arr(a.sum_x, "sum_x"), _arr(a.sum_y, "sum_y"), _arr(a.sum_xy, "sum_xy"), _arr(a.n, "n"))
-              for a in arms)
-    cyy = sum(np.maximum(_centered(_arr(a.sum_y, "sum_y"), _arr(a.sum_y, "sum_y"), _arr(a.sum_y2, "sum_y2"),
-                                   _arr(a.n, "n")), 0.0) for a in arms)
+    Σ_arms Σ(m−m̄)(c−c̄) / Σ_arms Σ(c−c̄)² (m, c as in ``_covariate_parts``), 0 where the covariate
+    does not vary."""
+    parts = [_covariate_parts(a, metric_type) for a in arms]
+    cxy = sum(p[3] for p in parts)
+    cyy = sum(p[2] for p in parts)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(cyy > 0, cxy / np.where(cyy > 0, cyy, 1.0), 0.0)
 
@@ -194,15 +223,12 @@ def cuped_moments(
     Var(m'_c) = (s²ₓ − 2θw_t sₓᵧ + θ²w_t² s²ᵧ)_c/n_c + θ²w_t² s²ᵧ_t/n_t (and symmetrically), and
     Cov(m'_c, m'_t) = θw_c (sₓᵧ − θw_t s²ᵧ)_c/n_c + θw_t (sₓᵧ − θw_c s²ᵧ)_t/n_t.
     """
-    if metric_type == "ratio":
-        raise ValueError("CUPED is available for proportion and mean metrics, not ratio metrics")
+    if metric_type == "ratio" and (control.sum_z is None or treatment.sum_z is None):
+        raise ValueError("CUPED for a ratio metric needs its pre-exposure covariate z (sum_z, sum_z2, sum_xz, sum_yz)")
     raw_c, raw_t = moments(control, metric_type), moments(treatment, metric_type)
-    parts = []
-    for s in (control, treatment):
-        n, sx = _arr(s.n, "n"), _arr(s.sum_x, "sum_x")
-        sy, syy, sxy = _arr(s.sum_y, "sum_y"), _arr(s.sum_y2, "sum_y2"), _arr(s.sum_xy, "sum_xy")
-        parts.append((n, sy, np.maximum(_centered(sy, sy, syy, n), 0.0), _centered(sx, sy, sxy, n)))
-    (nc, syc, cyy_c, cxy_c), (nt, syt, cyy_t, cxy_t) = parts
+    # for a ratio the "metric" is its linearisation (variance: the ratio's delta-method variance)
+    # and the covariate is z; every formula below then reads as for a mean with covariate y
+    (nc, syc, cyy_c, cxy_c), (nt, syt, cyy_t, cxy_t) = (_covariate_parts(s, metric_type) for s in (control, treatment))
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled_yy = cyy_c + cyy_t
         if theta is None:

@@ -61,11 +61,11 @@ CREATE TABLE IF NOT EXISTS experiments.confidence_sequences (
 """
 SEQUENCE_COLUMNS = tuple(re.findall(r"^ {4}(\w+) [A-Z]", SEQUENCES_DDL, flags=re.M))
 
-STAT_FIELDS = ("n", "sum_x", "sum_x2", "sum_y", "sum_y2", "sum_xy")
+STAT_FIELDS = ("n", "sum_x", "sum_x2", "sum_y", "sum_y2", "sum_xy", "sum_z", "sum_z2", "sum_xz", "sum_yz")
 TOTALS_SQL = """
 select experiment_id, variant, metric, any_value(metric_type) as metric_type, dimension, dimension_value,
        sum(n)::double, sum(sum_x)::double, sum(sum_x2)::double, sum(sum_y)::double, sum(sum_y2)::double,
-       sum(sum_xy)::double
+       sum(sum_xy)::double, sum(sum_z)::double, sum(sum_z2)::double, sum(sum_xz)::double, sum(sum_yz)::double
 from marts.fct_experiment_stats
 where scope = 'daily' and list_contains(?, experiment_id)
 group by experiment_id, variant, metric, dimension, dimension_value
@@ -76,7 +76,8 @@ where list_contains(?, experiment_id)
 """
 CUMULATIVE_SQL = """
 select experiment_id, variant, metric, analysis_date,
-       n::double, sum_x::double, sum_x2::double, sum_y::double, sum_y2::double, sum_xy::double
+       n::double, sum_x::double, sum_x2::double, sum_y::double, sum_y2::double, sum_xy::double,
+       sum_z::double, sum_z2::double, sum_xz::double, sum_yz::double
 from marts.fct_experiment_stats
 where scope = 'cumulative' and dimension = 'overall' and list_contains(?, experiment_id)
 """

@@ -50,7 +50,7 @@ def test_cuped_interval_is_never_wider_than_unadjusted_with_a_useless_covariate(
     assert np.all(adjusted.variance_reduction >= 0)
 
 
-def test_cuped_is_refused_for_ratio_metrics():
+def test_cuped_for_a_ratio_metric_is_refused_without_its_covariate():
     s = SampleStats(10, 5, 5, 20, 50, 12)
     with pytest.raises(ValueError, match="ratio"):
         compare(s, s, "ratio", cuped=True)
