@@ -119,8 +119,9 @@ if stratified.height:
         "role", "metric", "variant", "rel_lift", "rel_ci_low", "rel_ci_high", "test_p_value", "p_adjusted",
         "strata_variance_reduction", "cuped_reduction"), "experiment_stratified", {
         "rel_lift": widgets.PCT, "rel_ci_low": widgets.PCT, "rel_ci_high": widgets.PCT,
-        "strata_variance_reduction": st.column_config.NumberColumn("variance removed by strata", format="percent"),
-        "cuped_reduction": st.column_config.NumberColumn("by CUPED", format="percent"),
+        "strata_variance_reduction": st.column_config.NumberColumn("variance removed by strata (+ CUPED within them)",
+                                                                   format="percent"),
+        "cuped_reduction": st.column_config.NumberColumn("by CUPED alone", format="percent"),
         "test_p_value": st.column_config.NumberColumn("p (its test)", format="%.4g"),
         "p_adjusted": st.column_config.NumberColumn(format="%.4g")})
 

@@ -406,13 +406,16 @@ class _Builder:
         test = self.d.test(metric)
 
         def arm(variant: str) -> list[tuple]:
-            return [tuple(self.e.sums.get((variant, metric, strata, v), NO_STATS))[:6] for v in values]
+            return [tuple(s) + (0.0,) * (len(NO_STATS) - len(s))
+                    for s in (self.e.sums.get((variant, metric, strata, v), NO_STATS) for v in values)]
 
-        control = np.array([arm(self.d.control)] * len(treatments), dtype=float)   # (treatments, strata, 6)
+        control = np.array([arm(self.d.control)] * len(treatments), dtype=float)   # (treatments, strata, sums)
         treated = np.array([arm(t) for t in treatments], dtype=float)
-        as_stats = lambda a: SampleStats(*(a[..., k] for k in range(6)))  # noqa: E731
+        as_stats = lambda a: SampleStats(*(a[..., k] for k in range(len(NO_STATS))))  # noqa: E731
+        # CUPED within the strata too, where the metric has its covariate (a slope of 0 changes nothing)
         return post_stratify(as_stats(control), as_stats(treated), self.e.metric_types[metric], alpha=self.d.alpha,
-                             alternative=test.alternative, null_rel=test.margin)
+                             alternative=test.alternative, null_rel=test.margin,
+                             cuped=self.e.cuped.get(metric, True))
 
     def quantile_rows(self, metric: str, cells: list[tuple[str, str]], srm: dict) -> list[dict[str, Any]]:
         """Fixed rows of a quantile metric (<base>_p50 / _p90) from the arms' histograms (overall only)."""

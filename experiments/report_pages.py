@@ -224,7 +224,7 @@ def _dim_cells(r: dict[str, Any]) -> list[str]:
 
 
 STRATA_HEADER = ("variant", "metric", "abs effect [95 % CI]", "rel lift [95 % CI]", "p (its test)", "p adj",
-                 "variance removed by strata", "by CUPED")
+                 "variance removed by strata (+ CUPED within them)", "by CUPED alone")
 
 
 def _strata_title(page: dict[str, Any]) -> str | None:

@@ -29,7 +29,8 @@ from numpy.typing import NDArray
 
 from experiments import frequentist
 from experiments.statistics import (
-    NO_UNITS, OK, ZERO_CONTROL_MEAN, ZERO_VARIANCE, MetricType, SampleStats, moments,
+    NO_UNITS, OK, ZERO_CONTROL_MEAN, ZERO_VARIANCE, ArmMoments, MetricType, SampleStats, _covariate_parts,
+    cuped_moments, moments,
 )
 
 Array = NDArray[np.float64]
@@ -77,11 +78,27 @@ def _pooled(stats: SampleStats) -> SampleStats:
 
 def post_stratify(control: SampleStats, treatment: SampleStats, metric_type: MetricType = "mean", *,
                   alpha: float = 0.05, alternative: Any = "two-sided", null_abs: Any = 0.0,
-                  null_rel: Any = 0.0) -> PostStratified:
-    """The post-stratified comparison of treatment with control; strata on the statistics' last axis."""
+                  null_rel: Any = 0.0, cuped: bool = False) -> PostStratified:
+    """The post-stratified comparison of treatment with control; strata on the statistics' last axis.
+
+    ``cuped``: adjust within every stratum by the pre-exposure covariate too (CUPED with
+    post-stratification): one slope θ pooled within every arm × stratum (the regression of the
+    metric on the covariate with stratum × arm intercepts), each stratum's arm means adjusted as
+    CUPED adjusts them, and for the relative lift the adjusted means' shared covariate mean taken
+    into account stratum by stratum."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), not {alpha}")
     arm_c, arm_t = moments(control, metric_type), moments(treatment, metric_type)
+    terms = None
+    if cuped:
+        parts = [_covariate_parts(s, metric_type) for s in (control, treatment)]
+        cross = sum(p[3] for p in parts).sum(axis=-1, keepdims=True)
+        spread = sum(p[2] for p in parts).sum(axis=-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta = np.where(spread > 0, cross / np.where(spread > 0, spread, 1.0), 0.0)
+        adj_c, adj_t, _, _, terms = cuped_moments(control, treatment, metric_type, theta)
+        arm_c = ArmMoments(arm_c.n, adj_c.mean, adj_c.variance, arm_c.reason)
+        arm_t = ArmMoments(arm_t.n, adj_t.mean, adj_t.variance, arm_t.reason)
     usable = (arm_c.reason == OK) & (arm_t.reason == OK)
     units = np.where(usable, arm_c.n + arm_t.n, 0.0)
     total = units.sum(axis=-1, keepdims=True)
@@ -110,7 +127,14 @@ def post_stratify(control: SampleStats, treatment: SampleStats, metric_type: Met
     reason[strata_used == 0] = NO_UNITS
     absolute = frequentist.Effect(m_t - m_c, np.sqrt(v_c + v_t), df)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel_var = v_t / (m_c * m_c) + m_t * m_t * v_c / m_c**4
+        if terms is not None:   # the stratified adjusted means' own variances and covariance
+            v_c_mean = np.where(usable, w * w * terms.var_control, 0.0).sum(axis=-1)
+            v_t_mean = np.where(usable, w * w * terms.var_treatment, 0.0).sum(axis=-1)
+            cov = np.where(usable, w * w * terms.covariance, 0.0).sum(axis=-1)
+        else:
+            v_c_mean, v_t_mean, cov = v_c, v_t, 0.0
+        rel_var = v_t_mean / (m_c * m_c) + m_t * m_t * v_c_mean / m_c**4 - 2.0 * m_t * cov / m_c**3
+        rel_var = np.where(np.isfinite(rel_var) & (rel_var < 0), 0.0, rel_var)
         relative = frequentist.Effect((m_t - m_c) / np.abs(m_c), np.sqrt(rel_var), df)
     reason[(reason == OK) & (m_c == 0)] = ZERO_CONTROL_MEAN
     bad_all = (reason != OK) & (reason != ZERO_CONTROL_MEAN)

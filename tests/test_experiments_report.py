@@ -355,21 +355,30 @@ def test_degenerate_experiments_give_rows_with_reasons_and_an_undefined_one_is_n
 
 
 def test_the_post_stratified_goal_comparison_equals_the_stratified_difference_of_the_marts_segment_sums(built):
-    """Σ_k w_k (R_t,k − R_c,k) over segments, w_k the segment's share of units, computed here from
-    marts.fct_experiment_stats alone (click-through is a ratio: clicked / delivered per segment)."""
+    """Σ_k w_k [(R_t,k − R_c,k) − θ(z̄_t,k − z̄_c,k)] over segments, w_k the segment's share of units and
+    θ the linearised ratio's slope on the pre-period clicks pooled within arm × segment — CUPED with
+    post-stratification — computed here from marts.fct_experiment_stats alone."""
     settings, _, _ = built
     sums = _fetch(settings, """
-        select variant, dimension_value, sum(n), sum(sum_x), sum(sum_y) from marts.fct_experiment_stats
+        select variant, dimension_value, sum(n), sum(sum_x), sum(sum_y), sum(sum_z), sum(sum_z2), sum(sum_xz),
+               sum(sum_yz)
+        from marts.fct_experiment_stats
         where scope = 'daily' and experiment_id = 'exp_promo_wording' and metric = 'click_through'
           and dimension = 'segment' group by 1, 2""")
     control = _row(settings, "exp_promo_wording", "click_through", "fixed")["control"]
     (treatment,) = {v for v, *_ in sums} - {control}
-    by = {(v, k): (n, x, y) for v, k, n, x, y in sums}
+    cell = {}
+    for v, k, n, sx, sy, sz, szz, sxz, syz in sums:
+        r, ybar = sx / sy, sy / n
+        cell[(v, k)] = {"n": n, "r": r, "zbar": sz / n, "czz": szz - sz * sz / n,
+                        "cross": ((sxz - sx * sz / n) - r * (syz - sy * sz / n)) / ybar}
+    theta = sum(c["cross"] for c in cell.values()) / sum(c["czz"] for c in cell.values())
     segments = sorted({k for _, k, *_ in sums})
-    units = {k: by[(control, k)][0] + by[(treatment, k)][0] for k in segments}
+    units = {k: cell[(control, k)]["n"] + cell[(treatment, k)]["n"] for k in segments}
     total = sum(units.values())
-    expected = sum(units[k] / total * (by[(treatment, k)][1] / by[(treatment, k)][2]
-                                       - by[(control, k)][1] / by[(control, k)][2]) for k in segments)
+    expected = sum(units[k] / total * ((cell[(treatment, k)]["r"] - cell[(control, k)]["r"])
+                                       - theta * (cell[(treatment, k)]["zbar"] - cell[(control, k)]["zbar"]))
+                   for k in segments)
     row = _row(settings, "exp_promo_wording", "click_through", "post_stratified")
     assert row["strata"] == "segment" and row["abs_effect"] == pytest.approx(expected, rel=1e-9)
     assert row["strata_variance_reduction"] is not None and row["abs_ci_low"] < row["abs_effect"] < row["abs_ci_high"]
