@@ -10,7 +10,7 @@ fields that reason makes undefined.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,17 +79,7 @@ class ComparisonResult:
 
     def row(self, i: int = 0) -> dict[str, Any]:
         """One comparison as a JSON-friendly dict (NaN → None; views not requested are left out)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if isinstance(value, np.ndarray):
-                value = value.reshape(-1)[i] if value.ndim else value.item()
-            if isinstance(value, (float, np.floating)):
-                value = float(value) if np.isfinite(value) else None
-            out[f.name] = value
-        return out
+        return frequentist.entry(self, i)
 
     def records(self) -> list[dict[str, Any]]:
         """Every comparison as a JSON-friendly dict."""

@@ -28,6 +28,26 @@ from experiments.statistics import ArmMoments, MeanCovariance
 ALTERNATIVES = {"two-sided": 0, "greater": 1, "less": -1}
 
 
+def entry(result: object, i: int = 0) -> dict:
+    """Comparison ``i`` of a dataclass of arrays as a JSON-friendly dict: NaN and ±inf become None,
+    numpy scalars plain numbers; fields left as None (views not requested) are left out."""
+    from dataclasses import fields
+
+    out: dict = {}
+    for f in fields(result):
+        value = getattr(result, f.name)
+        if value is None:
+            continue
+        if isinstance(value, np.ndarray):
+            value = value.reshape(-1)[i] if value.ndim else value.item()
+        if isinstance(value, (float, np.floating)):
+            value = float(value) if np.isfinite(value) else None
+        elif isinstance(value, np.integer):
+            value = int(value)
+        out[f.name] = value
+    return out
+
+
 def sides(alternative: object) -> NDArray[np.int8]:
     """The alternatives as codes (0 two-sided, +1 greater, −1 less): one name, or an array of names."""
     names = np.asarray(alternative, dtype=object)

@@ -13,7 +13,7 @@ axis, comparisons any axes before it. Resolution: a quantile is exact to within 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -125,13 +125,8 @@ class QuantileComparison:
     reason: NDArray[np.object_]
 
     def row(self, i: int = 0) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = np.asarray(getattr(self, f.name)).reshape(-1)[i]
-            if isinstance(value, (float, np.floating)):
-                value = float(value) if np.isfinite(value) else None
-            out[f.name] = value
-        return out
+        """One comparison as a JSON-friendly dict (NaN and ±inf → None)."""
+        return frequentist.entry(self, i)
 
 
 def compare_quantiles(control: ArrayLike, treatment: ArrayLike, q: float, *, alpha: float = 0.05,

@@ -59,15 +59,7 @@ class PostStratified:
 
     def row(self, i: int = 0) -> dict[str, Any]:
         """One comparison as a JSON-friendly dict (NaN and ±inf → None)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = np.asarray(getattr(self, f.name)).reshape(-1)[i]
-            if isinstance(value, (float, np.floating)):
-                value = float(value) if np.isfinite(value) else None
-            elif isinstance(value, np.integer):
-                value = int(value)
-            out[f.name] = value
-        return out
+        return frequentist.entry(self, i)
 
 
 def _pooled(stats: SampleStats) -> SampleStats:
