@@ -89,7 +89,7 @@ AUDIENCE_KEYS = {"segments", "regions", "countries", "carriers", "active_within_
 TEMPLATE_KEYS = {"id", "body", "text", "subject", "html", "title", "image_url", "suggestions", "fallback", "data"}
 EXPERIMENT_KEYS = {"id", "experiment_id", "name", "hypothesis", "owner", "unit", "variants", "control",
                    "goal_metrics", "secondary_metrics", "guardrails", "alpha", "start", "end", "status",
-                   "holdout", "allocation", "floor", "tests"}
+                   "holdout", "allocation", "floor", "tests", "prior"}
 STEP_KEYS = {"name", "after", "if", "channels", "channel", "templates", "quick_replies"}
 
 

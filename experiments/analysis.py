@@ -322,6 +322,11 @@ class _Builder:
         for dim in self.dimension_values:
             self.dimension_values[dim].sort(key=lambda v: (v == "(other)", v))
 
+    @property
+    def prior(self):
+        """The Bayesian view's prior: the analysis options', else the one the definition declares."""
+        return self.o.prior if self.o.prior is not None else self.d.prior
+
     def enrolment(self, metric: str) -> tuple[float, float]:
         """(units so far, units a day over the last seven exposure days) from the running totals."""
         series = self.e.cumulative.get(metric, {})
@@ -388,7 +393,7 @@ class _Builder:
         cuped = self.e.cuped.get(metric, True)   # a ratio's covariate is z: zeros where the marts hold none
         return compare(_stack([p[0] for p in pairs]), _stack([p[1] for p in pairs]), mtype, alpha=self.d.alpha,
                        cuped=cuped, sequential=self.o.sequential, n_star=self.o.n_star,
-                       bayesian=self.o.bayesian or self.o.prior is not None, prior=self.o.prior,
+                       bayesian=self.o.bayesian or self.prior is not None, prior=self.prior,
                        alternative=test.alternative, null_rel=test.margin,
                        theta=np.array(thetas, dtype=float) if cuped and thetas is not None else None)
 
@@ -507,7 +512,7 @@ class _Builder:
                           cuped_variance_reduction=None, strata=self.o.stratify_by,
                           strata_variance_reduction=p["variance_reduction"], **declared)
                 rows.append(ps)
-            if self.o.bayesian or self.o.prior is not None:
+            if self.o.bayesian or self.prior is not None:
                 bayes = self.base(variant, metric, dimension, value, "bayesian", srm)
                 scale = "abs" if r.get("bayes_scale") == "absolute" else "rel"   # the prior's scale
                 bayes.update(common, chance_to_win=r.get("chance_to_win"), expected_loss=r.get("expected_loss"),

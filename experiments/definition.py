@@ -56,6 +56,7 @@ class Definition:
     secondary_metrics: tuple[str, ...] | None = None
     guardrails: tuple[Guardrail, ...] = ()
     tests: Mapping[str, MetricTest] = field(default_factory=dict)
+    prior: Any = None               # experiments.bayesian.Prior the owner declared, or None (flat)
     alpha: float = DEFAULT_ALPHA
     name: str | None = None
     hypothesis: str | None = None
@@ -106,13 +107,20 @@ def from_dim_row(row: Mapping[str, Any]) -> Definition:
     declared = json.loads(declared) if isinstance(declared, str) and declared else (declared or {})
     tests = {str(m): MetricTest(str(t.get("alternative") or "two-sided"), float(t.get("margin") or 0.0))
              for m, t in declared.items()} if isinstance(declared, dict) else {}
+    stated = row.get("bayes_prior_json")
+    stated = json.loads(stated) if isinstance(stated, str) and stated else stated
+    prior = None
+    if isinstance(stated, dict):
+        from experiments.bayesian import Prior
+
+        prior = Prior(float(stated["mean"]), float(stated["sd"]) ** 2, str(stated.get("scale") or "relative"))
     return Definition(
         experiment_id=row["experiment_id"], control=row["control"], variants=names,
         goal_metrics=tuple(str(m) for m in _json_list(row["goal_metrics_json"])),
         weights=weights if len(weights) == len(names) else None,
         # none listed: every other measured metric is reported as secondary
         secondary_metrics=tuple(str(m) for m in _json_list(row.get("secondary_metrics_json"))) or None,
-        guardrails=guardrails, tests=tests, alpha=float(row.get("alpha") or DEFAULT_ALPHA),
+        guardrails=guardrails, tests=tests, prior=prior, alpha=float(row.get("alpha") or DEFAULT_ALPHA),
         name=row.get("experiment_name"),
         hypothesis=row.get("hypothesis"), owner=row.get("owner"), status=row.get("status") or "running",
         campaign_id=row.get("campaign_id"), start_at=row.get("start_at"), end_at=row.get("end_at"),

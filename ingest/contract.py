@@ -220,6 +220,7 @@ EVENT_TYPES: dict[str, EventType] = {
                 Field("secondary_metrics", "json"),
                 Field("guardrail_metrics", "json"),
                 Field("metric_tests", "json"),   # {metric: {alternative, margin}}: one-sided / non-zero null
+                Field("bayes_prior", "json"),    # {mean, sd, scale}: the Bayesian view's prior
                 Field("alpha", "float", minimum=0.0001, maximum=0.5),
                 Field("start_at", "timestamp"),
                 Field("end_at", "timestamp"),

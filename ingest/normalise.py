@@ -276,7 +276,7 @@ def hash_context_sql(input_name: str, present: set[str]) -> str:
     return "CAST(NULL AS VARCHAR)"
 
 
-ADDED_LATER = {"clicks": ("provider_message_id",), "experiments": ("metric_tests",)}
+ADDED_LATER = {"clicks": ("provider_message_id",), "experiments": ("metric_tests", "bayes_prior")}
 
 
 def event_id_sql(spec: EventType) -> str:

@@ -21,6 +21,8 @@ One definition per experiment version (the newest wins in dbt's ``dim_experiment
           click_through: {alternative: greater}              # one-sided: only an increase counts
           converted: {alternative: greater, margin: -0.01}   # non-inferiority: not worse than −1 %
           # margin is the relative lift under H0 (0.01: superiority by more than +1 %); default two-sided, 0
+        prior: {mean: 0, sd: 0.05, scale: relative}   # optional: the Bayesian view's normal prior
+                                                      # (scale absolute: on the difference, in the metric's units)
         alpha: 0.05
         start: 2026-10-01
         end: null
@@ -59,7 +61,7 @@ DEFAULT_MARGIN = 0.02
 DEFAULT_ALPHA = 0.05
 KNOWN_KEYS = {"id", "experiment_id", "name", "hypothesis", "owner", "unit", "campaign", "campaign_id", "variants",
               "control", "goal_metrics", "goal_metric", "secondary_metrics", "guardrails", "guardrail_metrics",
-              "alpha", "start", "start_at", "end", "end_at", "status", "defined_at", "updated_at", "tests"}
+              "alpha", "start", "start_at", "end", "end_at", "status", "defined_at", "updated_at", "tests", "prior"}
 ALTERNATIVES = ("two-sided", "greater", "less")
 _SPLIT = re.compile(r"[;,]")
 
@@ -215,6 +217,25 @@ def _tests(raw: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
     return out, problems
 
 
+def _prior(raw: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """The declared prior {mean, sd, scale} (None when none), and the problems found."""
+    if raw in (None, ""):
+        return None, []
+    if not isinstance(raw, dict):
+        return None, ["prior must be {mean: NUMBER, sd: NUMBER > 0, scale: relative|absolute}"]
+    try:
+        mean, sd = float(raw.get("mean", 0.0)), float(raw.get("sd"))
+    except (TypeError, ValueError):
+        return None, ["prior needs a numeric mean and a standard deviation sd > 0"]
+    scale = str(raw.get("scale") or "relative").strip().lower()
+    problems = []
+    if not (sd > 0 and sd == sd and abs(mean) < float("inf")):
+        problems.append(f"prior sd must be a positive number, not {raw.get('sd')!r}")
+    if scale not in ("relative", "absolute"):
+        problems.append(f"prior scale is relative or absolute, not {scale!r}")
+    return ({"mean": mean, "sd": sd, "scale": scale} if not problems else None), problems
+
+
 def definition_record(line: int, raw_text: str, spec: Any, default_time: str) -> Record:
     """One experiments record from one parsed definition."""
     if not isinstance(spec, dict):
@@ -232,6 +253,8 @@ def definition_record(line: int, raw_text: str, spec: Any, default_time: str) ->
         problems.append(f"{', '.join(sorted(overlap))} cannot be both a goal metric and a guardrail")
     tests, test_problems = _tests(spec.get("tests"))
     problems += test_problems
+    prior, prior_problems = _prior(spec.get("prior"))
+    problems += prior_problems
     judged = sorted(set(tests) & {g["metric"] for g in guardrails})
     if judged:
         problems.append(f"{', '.join(judged)}: a guardrail is judged by its margin; give it no test")
@@ -252,6 +275,7 @@ def definition_record(line: int, raw_text: str, spec: Any, default_time: str) ->
         "guardrail_metrics": json.dumps(guardrails),
         # only when given: a definition without tests keeps the event id it always had
         "metric_tests": json.dumps(tests, sort_keys=True) if tests else None,
+        "bayes_prior": json.dumps(prior, sort_keys=True) if prior else None,
         "alpha": str(spec.get("alpha") if spec.get("alpha") not in (None, "") else DEFAULT_ALPHA),
         "start_at": _iso(spec.get("start") or spec.get("start_at")),
         "end_at": _iso(spec.get("end") or spec.get("end_at")),

@@ -37,6 +37,10 @@ def test_the_definitions_reader_keeps_declared_tests_and_names_what_is_wrong():
     assert json.loads(csv_form.values["metric_tests"])["converted"] == {"alternative": "greater", "margin": -0.02}
     # no tests: no value at all, so the definition's event id stays what it was before tests existed
     assert definition_record(1, "", SPEC, "").values["metric_tests"] is None
+    prior = definition_record(1, "", {**SPEC, "prior": {"mean": 0.01, "sd": 0.05, "scale": "absolute"}}, "")
+    assert json.loads(prior.values["bayes_prior"]) == {"mean": 0.01, "sd": 0.05, "scale": "absolute"}
+    assert definition_record(1, "", SPEC, "").values["bayes_prior"] is None
+    assert "prior sd must be a positive number" in definition_record(1, "", {**SPEC, "prior": {"sd": -1}}, "").reason
     for tests, words in (({"click_through": {"alternative": "bigger"}}, "is not one of two-sided, greater, less"),
                          ({"click_through": {"alternative": "greater", "margin": 2}}, "in (-1, 1)"),
                          ({"revenue": {"alternative": "greater"}}, "a guardrail is judged by its margin")):
@@ -158,6 +162,7 @@ def test_a_declared_test_travels_from_experiments_yml_through_the_build_to_the_r
                 for v in spec["variants"]]
     newer = {**spec, "variants": variants, "tests": {goal: {"alternative": "greater"}},
              "secondary_metrics": [*spec.get("secondary_metrics", []), "dwell_seconds_p50", "seconds_to_click_p90"],
+             "prior": {"mean": 0.0, "sd": 0.02, "scale": "absolute"},
              "defined_at": "2026-11-30T00:00:00Z"}
     path = settings.home.parent / "experiments.yml"
     path.write_text(yaml.safe_dump({"experiments": [newer]}, sort_keys=False))
@@ -173,6 +178,12 @@ def test_a_declared_test_travels_from_experiments_yml_through_the_build_to_the_r
         # one-sided: half the two-sided p when the effect lies above 0, else more than 0.5
         assert p_one == pytest.approx(p_two_before / 2 if effect > 0 else 1 - p_two_before / 2, rel=1e-6)
         assert p == p_one
+    # the declared prior on the absolute effect: the Bayesian rows hold the credible interval of the difference
+    bayes = query(settings, "SELECT abs_ci_low, abs_ci_high, rel_ci_low, chance_to_win FROM experiments.results "
+                            "WHERE experiment_id = ? AND metric = ? AND analysis = 'bayesian' AND dimension = 'overall'",
+                  [spec["id"], goal])
+    assert bayes and all(lo is not None and hi is not None and rel is None and 0 <= ctw <= 1
+                         for lo, hi, rel, ctw in bayes)
     # quantile metrics: each arm's median dwell against the per-unit values computed here from the marts
     quantiles = query(settings, "SELECT variant, mean_control, mean_treatment, n_treatment, rel_ci_low, metric_type "
                                 "FROM experiments.results WHERE experiment_id = ? AND metric = 'dwell_seconds_p50'",

@@ -38,6 +38,7 @@ final as (
         definitions.secondary_metrics_json,
         definitions.guardrail_metrics_json,
         definitions.metric_tests_json,
+        definitions.bayes_prior_json,
         definitions.alpha,
         definitions.start_at,
         definitions.end_at,

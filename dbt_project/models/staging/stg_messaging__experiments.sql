@@ -18,6 +18,7 @@ renamed as (
         coalesce(cast(secondary_metrics as {{ dbt.type_string() }}), '[]') as secondary_metrics_json,
         coalesce(cast(guardrail_metrics as {{ dbt.type_string() }}), '[]') as guardrail_metrics_json,
         coalesce(cast(metric_tests as {{ dbt.type_string() }}), '{}') as metric_tests_json,
+        cast(bayes_prior as {{ dbt.type_string() }}) as bayes_prior_json,
         coalesce(alpha, 0.05) as alpha,
         start_at,
         end_at,
