@@ -64,18 +64,23 @@ def loop(control: SampleStats, treatment: SampleStats, idx: range) -> list[tuple
     return out
 
 
-def gbstats_loop(control: SampleStats, treatment: SampleStats, idx: range) -> tuple[float, list[dict]]:
-    """gbstats' two-sided t-test on the relative lift, one comparison at a time: (seconds, results)."""
+def timed_gbstats(cases: list[dict]) -> tuple[float, list[dict]]:
+    """gbstats run on the cases in its own environment: (seconds of its loop alone, its results)."""
     if not GBSTATS.exists():
         raise RuntimeError("gbstats' environment is missing: `make references` creates it")
-    cases = [{"kind": "mean", "test": "two-sided", "relative": True,
-              "a": {"n": float(control.n[i]), "sum": float(control.sum_x[i]), "sum_squares": float(control.sum_x2[i])},
-              "b": {"n": float(treatment.n[i]), "sum": float(treatment.sum_x[i]),
-                    "sum_squares": float(treatment.sum_x2[i])}} for i in idx]
     done = subprocess.run([str(GBSTATS), str(GBSTATS_RUNNER), "--timed"], input=json.dumps(cases), text=True,
                           capture_output=True, timeout=600, check=True)
     out = json.loads(done.stdout)
     return out["seconds"], out["results"]
+
+
+def gbstats_loop(control: SampleStats, treatment: SampleStats, idx: range) -> tuple[float, list[dict]]:
+    """gbstats' two-sided t-test on the relative lift, one comparison at a time: (seconds, results)."""
+    cases = [{"kind": "mean", "test": "two-sided", "relative": True,
+              "a": {"n": float(control.n[i]), "sum": float(control.sum_x[i]), "sum_squares": float(control.sum_x2[i])},
+              "b": {"n": float(treatment.n[i]), "sum": float(treatment.sum_x[i]),
+                    "sum_squares": float(treatment.sum_x2[i])}} for i in idx]
+    return timed_gbstats(cases)
 
 
 def make_cuped_inputs(rng: np.random.Generator, count: int) -> tuple[SampleStats, SampleStats]:
@@ -126,10 +131,7 @@ def gbstats_cuped_loop(control: SampleStats, treatment: SampleStats, idx: range,
                 "pre_sum": float(s.sum_y[i]), "pre_sum_squares": float(s.sum_y2[i]), "sum_products": float(s.sum_xy[i])}
     cases = [{"kind": "cuped", "test": "two-sided", "relative": False, "theta": float(thetas[i]),
               "a": arm(control, i), "b": arm(treatment, i)} for i in idx]
-    done = subprocess.run([str(GBSTATS), str(GBSTATS_RUNNER), "--timed"], input=json.dumps(cases), text=True,
-                          capture_output=True, timeout=600, check=True)
-    out = json.loads(done.stdout)
-    return out["seconds"], out["results"]
+    return timed_gbstats(cases)
 
 
 BUCKETS = 240            # log buckets up to 1.05^240 − 1 s (beyond a day), as the marts keep them

@@ -49,10 +49,11 @@ def open_ops(settings):
 
 
 def plan_send(settings, campaign: Campaign, receiver: str | None = None, now: datetime | None = None,
-              snapshot=None) -> Plan:
+              snapshot=None, providers: dict[str, str] | None = None) -> Plan:
     """The plan for sending ``campaign`` now: audience, exclusions by reason, previews, cost. It reads
-    the published snapshot (``snapshot``: an open connection to it, else one opened here)."""
-    providers = providers_for(settings, campaign)
+    the published snapshot (``snapshot``: an open connection to it, else one opened here);
+    ``providers``: the campaign's channel → provider map when the caller already resolved it."""
+    providers = providers if providers is not None else providers_for(settings, campaign)
     ops = open_ops(settings)
     try:
         own = snapshot is None

@@ -17,7 +17,7 @@ Definitions (per metric, arms c = control and t = treatment, V = per-unit varian
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,8 +31,6 @@ ALTERNATIVES = {"two-sided": 0, "greater": 1, "less": -1}
 def entry(result: object, i: int = 0) -> dict:
     """Comparison ``i`` of a dataclass of arrays as a JSON-friendly dict: NaN and ±inf become None,
     numpy scalars plain numbers; fields left as None (views not requested) are left out."""
-    from dataclasses import fields
-
     out: dict = {}
     for f in fields(result):
         value = getattr(result, f.name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from experiments.definition import TWO_SIDED, MetricTest
 from experiments.formatting import number as _num
 from experiments.formatting import p_value as _p
 from experiments.formatting import pct as _pct
@@ -37,34 +38,23 @@ def _rows(page: dict[str, Any], *, analysis: str = "fixed", dimension: str = "ov
             and (role is None or r["role"] == role) and (metric is None or r["metric"] == metric)]
 
 
-def _ci(low: float | None, high: float | None, pct: bool = True) -> str:
-    """An interval as "[a, b]" (percentages by default); a one-sided bound as "[a, ∞)" or "(−∞, b]"."""
+def _ci(low: float | None, high: float | None, pct: bool = True, words: bool = False) -> str:
+    """An interval as "[a, b]" (percentages by default), a one-sided bound as "[a, ∞)" or "(−∞, b]";
+    with ``words``, as a sentence says it: "CI a to b", "bound ≥ a", "bound ≤ b"."""
     f = (lambda v: _pct(v, 1)) if pct else _num
     if low is None and high is not None:
-        return f"(−∞, {f(high)}]"
+        return f"bound ≤ {f(high)}" if words else f"(−∞, {f(high)}]"
     if high is None and low is not None:
-        return f"[{f(low)}, ∞)"
-    return f"[{f(low)}, {f(high)}]"
-
-
-def _span(low: float | None, high: float | None, pct: bool = True) -> str:
-    """An interval in a sentence: "CI a to b", or a one-sided "bound ≥ a" / "bound ≤ b"."""
-    f = (lambda v: _pct(v, 1)) if pct else _num
-    if low is None and high is not None:
-        return f"bound ≤ {f(high)}"
-    if high is None and low is not None:
-        return f"bound ≥ {f(low)}"
-    return f"CI {f(low)} to {f(high)}"
+        return f"bound ≥ {f(low)}" if words else f"[{f(low)}, ∞)"
+    return f"CI {f(low)} to {f(high)}" if words else f"[{f(low)}, {f(high)}]"
 
 
 def declared_test(row: dict[str, Any]) -> str | None:
     """The declared test when it is not the default two-sided one against 0: "H1: lift > −2 % (one-sided)"."""
-    alternative, null = row.get("alternative") or "two-sided", row.get("null_lift") or 0.0
-    if alternative == "two-sided" and not null:
+    test = MetricTest(row.get("alternative") or "two-sided", row.get("null_lift") or 0.0)
+    if test == TWO_SIDED:
         return None
-    sign = {"two-sided": "≠", "greater": ">", "less": "<"}[alternative]
-    side = "" if alternative == "two-sided" else " (one-sided)"
-    return f"H1: lift {sign} {null * 100:+g} %{side}" if null else f"H1: lift {sign} 0{side}"
+    return f"H1: {test.describe()}" + ("" if test.alternative == "two-sided" else " (one-sided)")
 
 
 def _test_p(row: dict[str, Any]) -> float | None:
@@ -94,9 +84,10 @@ def verdict_line(page: dict[str, Any]) -> str:
             parts.append(f"The {metric} of {v} cannot be compared with {control} yet ({why}).")
             continue
         if row["rel_lift"] is not None:
-            effect = f"{_pct(row['rel_lift'], 1)} (95 % {_span(row['rel_ci_low'], row['rel_ci_high'])})"
+            effect = f"{_pct(row['rel_lift'], 1)} (95 % {_ci(row['rel_ci_low'], row['rel_ci_high'], words=True)})"
         else:
-            effect = f"{_num(row['abs_effect'])} absolute (95 % {_span(row['abs_ci_low'], row['abs_ci_high'], pct=False)})"
+            effect = (f"{_num(row['abs_effect'])} absolute "
+                      f"(95 % {_ci(row['abs_ci_low'], row['abs_ci_high'], pct=False, words=True)})")
         declared = declared_test(row)
         if row["significant"]:
             direction = "raises" if (row["abs_effect"] or 0) > 0 else "lowers"

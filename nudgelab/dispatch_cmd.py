@@ -129,7 +129,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
         providers = providers_for(settings, campaign)
-        plan = plan_send(settings, campaign, args.receiver_url)
+        plan = plan_send(settings, campaign, args.receiver_url, providers=providers)
         if not args.dry_run and plan.queued:
             queue(settings, plan)
     except SendError as exc:

@@ -192,10 +192,18 @@ class Receiver:
             with transaction(ops):
                 ops.execute("INSERT INTO responses VALUES (?, ?, ?, ?)", [message_id, kind, _now(), detail])
 
-    def click(self, line: str, message_id: str | None, bot_reason: str | None) -> None:
-        self.events.append(line)
+    def click(self, event: dict, head: bool, at: datetime) -> None:
+        """A tracked-link fetch, in one worker-thread trip: flagged when only the receiver can tell it
+        is a machine's (a HEAD request, a fetch right after delivery), spooled, and noted for the
+        live view with the user-agent flag too (ingestion sets that one from the same patterns)."""
+        message_id = event["message_id"]
+        reason = "head_request" if head else "soon_after_delivery" if self.too_soon(message_id, at) else None
+        if reason:
+            event.update(is_bot=True, bot_reason=reason)
+        self.events.append(json.dumps(event, ensure_ascii=False))
         if message_id:
-            self.respond(message_id, "bot_click" if bot_reason else "click", bot_reason)
+            reason = reason or bots_agent(event["user_agent"])
+            self.respond(message_id, "bot_click" if reason else "click", reason)
 
     def inbound(self, phone: str, text: str) -> tuple[str | None, str | None, str | None, str]:
         """(user, the message answered, the quick reply's meaning, the answer text) for an inbound
@@ -371,22 +379,12 @@ def create_app(home: Path, rotate_seconds: float = 5.0) -> Starlette:
             return PlainTextResponse("no such link", status_code=404)
         message_id, link_id, url, user_id, campaign_id, channel = found
         at = datetime.now(timezone.utc)
-        if request.method == "HEAD":
-            reason = "head_request"
-        elif await run_in_threadpool(receiver.too_soon, message_id, at):
-            reason = "soon_after_delivery"
-        else:
-            reason = None
         event = {"event_type": "clicks", "event_id": f"clk-{uuid.uuid4().hex}",
                  "occurred_at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                  "message_id": message_id, "user_id": user_id, "campaign_id": campaign_id, "channel": channel,
                  "link_id": link_id, "url": url, "user_agent": request.headers.get("user-agent", "")[:500],
                  "ip": request.client.host if request.client else None}
-        if reason:
-            event.update(is_bot=True, bot_reason=reason)
-        # a user-agent flag is ingestion's (ingest.bots); here only what the receiver alone can see
-        reason = reason or bots_agent(event["user_agent"])
-        await run_in_threadpool(receiver.click, json.dumps(event, ensure_ascii=False), message_id, reason)
+        await run_in_threadpool(receiver.click, event, request.method == "HEAD", at)
         return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
     async def sendgrid_events(request: Request) -> Response:

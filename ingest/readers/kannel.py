@@ -132,7 +132,12 @@ def sniff(sample: str) -> bool:
     return vs.sniff_lines(sample, looks_like_kannel)
 
 
-def _dlr(number: int, text: str, received_at: str | None, fields: dict[str, object]) -> Record:
+NO_ID = ("no message id: the callback has neither Kannel's id (%I, e.g. id=%I) nor your own message_id/msgid "
+         "parameter; add them to the dlr-url")
+
+
+def _dlr(number: int, text: str, received_at: str | None, fields: dict[str, object], no_id: str = NO_ID) -> Record:
+    """A delivery report; ``no_id`` is the reason given when nothing names the message."""
     values: dict[str, str | None] = {"channel": "sms"}
     extra: dict[str, object] = {}
     dlr_type = _pop(fields, TYPE_KEYS)
@@ -166,10 +171,7 @@ def _dlr(number: int, text: str, received_at: str | None, fields: dict[str, obje
     recipient = next((vs.as_text(fields[k]) for k in RECIPIENT_KEYS if vs.as_text(fields.get(k))), None)
     values["country"] = vs.country_of(recipient)
     if not values.get("provider_message_id") and not values.get("message_id"):
-        return Record(number, text, "deliveries", reason=(
-            f"line {number}: no message id: the callback has neither Kannel's id (%I, e.g. id=%I) "
-            "nor your own message_id/msgid parameter; add them to the dlr-url"
-        ))
+        return Record(number, text, "deliveries", reason=f"line {number}: {no_id}")
     callback_time = _pop(fields, TIME_KEYS)
     occurred_at = vs.normalise_time(callback_time)
     if callback_time is not None and occurred_at is None:
@@ -246,13 +248,10 @@ def _access_record(number: int, text: str, line: re.Match) -> Record:
         if fields["type"] is None or fields["type"] == "-1":
             return Record(number, text, "deliveries", reason=(
                 f"line {number}: a Receive DLR line whose flags ({line['flags']}) name no report type"))
-        record = _dlr(number, text, None, {**{k: v for k, v in fields.items() if v}, **{k: v for k, v in extra.items() if v}})
-        if record.reason and "no message id" in record.reason:
-            return Record(number, text, "deliveries", reason=(
-                f"line {number}: Kannel logged this delivery report (type {fields['type']}) without the SMSC's "
-                "message id (FID empty, no SMPP receipt): it cannot be matched to its send; the dlr-url callback "
-                "(with your message_id) reports the same event"))
-        return record
+        return _dlr(number, text, None, {**{k: v for k, v in fields.items() if v}, **{k: v for k, v in extra.items() if v}},
+                    no_id=(f"Kannel logged this delivery report (type {fields['type']}) without the SMSC's message id "
+                           "(FID empty, no SMPP receipt): it cannot be matched to its send; the dlr-url callback "
+                           "(with your message_id) reports the same event"))
     if event == "Receive SMS":
         fields = {"text": _access_text(line["text"], flags), "from": line["sender"], "to": line["receiver"],
                   "time": line["time"], "smsc": line["smsc"]}
