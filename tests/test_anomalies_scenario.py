@@ -1,6 +1,7 @@
 """Acceptance on generated data: every incident planted in ``ground_truth.json`` is alerted, in its
-own slice, starting within 2 hours of the planted start; on everything else there is at most one
-false incident per 10,000 series-hours. The answers come from the ground truth, not from here."""
+own slice, starting within 2 hours of the planted start; besides them at most 4 incidents over the
+4 weeks (≤ 1 a week, whatever their severity: an operator reads incidents, not series-hours). The
+answers come from the ground truth, not from here."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def scored(request, tmp_path_factory):
             stored_again = alerts(conn)
         finally:
             conn.close()
-        yield {"truth": truth, "summary": summary, "alerts": stored, "again": again, "alerts_again": stored_again,
+        yield {"name": request.param, "truth": truth, "summary": summary, "alerts": stored, "again": again, "alerts_again": stored_again,
                "report": evaluate(stored, truth, summary["series_hours"])}
 
 
@@ -55,10 +56,10 @@ def test_every_planted_incident_is_found_in_its_slice_on_time(scored):
         assert abs(incident["delay_hours"]) <= 2, incident
 
 
-def test_false_incidents_stay_below_one_per_ten_thousand_series_hours(scored):
-    report = scored["report"]
+def test_at_most_one_other_incident_a_week(scored):
+    report, days = scored["report"], SCENARIOS[scored["name"]]["days"]
     assert report["series_hours"] > 1_000_000
-    assert report["false_per_10k_series_hours"] <= 1.0, report
+    assert report["false_alerts"] <= max(1, days // 7), [(a["metric"], a["slice"], a["start_at"]) for a in report["false"]]
 
 
 def test_a_second_run_neither_duplicates_nor_reopens(scored):

@@ -43,6 +43,9 @@ class Params:
     threshold: CUSUM alarm level h in log-likelihood-ratio units; ln(10 000) ≈ 9.21 keeps false
         alarms below about one per 10 000 in-control series-hours (Wald's bound ARL₀ ≥ e^h); each of
         the k charts uses h + ln k, so that together they keep the same bound.
+    series_per_threshold: a run that judges S series together raises every chart's threshold by
+        ln(S / series_per_threshold) when S is larger (1000), so that the run's false alarms per hour
+        stay what they are for that many series: judging more slices does not bring more false alerts.
     start_evidence: an incident starts at the first hour of the alarmed run whose own
         log-likelihood ratio is at least this (1.0), within ``start_slack`` of the best change point.
     start_slack: likelihood slack (ln 10 ≈ 2.3) defining the plausible change points.
@@ -65,6 +68,7 @@ class Params:
     shifts: tuple[float, ...] = (0.1, 0.3, 1.0)
     value_shift: float = 3.0
     threshold: float = 9.21
+    series_per_threshold: int = 1000
     start_evidence: float = 0.5
     start_slack: float = 2.3
     cap: float = 1.0

@@ -241,7 +241,7 @@ def score_matrix(kind: str, num: np.ndarray, den: np.ndarray | None, hours: np.n
     score = np.where(np.isfinite(score), score, 0.0)
     llr = log_likelihood_ratios(kind, num, den, mu, var, p)
     charts = llr.shape[0] // 2
-    h = p.threshold + np.log(charts)
+    h = p.threshold + np.log(charts) + np.log(max(1.0, num.shape[0] / p.series_per_threshold))
     found: list[Span] = []
     for c in range(charts):
         pair = llr[2 * c:2 * c + 2]

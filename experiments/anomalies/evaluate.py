@@ -24,8 +24,9 @@ def evaluate(alerts: list[dict], truth: dict, series_hours: int, start_tolerance
     """Found / missed planted incidents (exact slice, drop, start within tolerance) and false alerts.
 
     An alert is explained by a planted incident when its metric is one the incident moves, its slice
-    does not contradict the planted slice (an ancestor or a descendant of it) and it overlaps the
-    planted hours (from 2 h before the start to 24 h after the end). Every other alert is false."""
+    does not contradict the planted slice (an ancestor or a descendant of it) and it starts within the
+    planted hours (from 2 h before the start to 24 h after the end): an alert that was open before
+    the incident began was not caused by it. Every other alert is false."""
     window_end = max((a["end_at"] for a in alerts), default=None)
     found, explained = [], set()
     for inc in truth.get("incidents", []):
@@ -43,7 +44,7 @@ def evaluate(alerts: list[dict], truth: dict, series_hours: int, start_tolerance
             dims = {d: a[d] for d in DIMS if a.get(d)}
             compatible = all(dims.get(k, v) == v for k, v in want.items()) or all(want.get(k, v) == v for k, v in dims.items())
             if a["metric"] in CONSEQUENCES.get(inc["metric"], (inc["metric"],)) and compatible \
-                    and a["start_at"] <= hi and a["end_at"] >= lo:
+                    and lo <= a["start_at"] <= hi:
                 explained.add(i)
     false = [a for i, a in enumerate(alerts) if i not in explained]
     return {
@@ -51,6 +52,7 @@ def evaluate(alerts: list[dict], truth: dict, series_hours: int, start_tolerance
         "all_found": all(f["found"] for f in found),
         "alerts": len(alerts),
         "false_alerts": len(false),
+        "false": false,
         "series_hours": series_hours,
         "false_per_10k_series_hours": 10_000 * len(false) / series_hours if series_hours else 0.0,
     }

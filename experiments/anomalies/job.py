@@ -26,6 +26,9 @@ from warehouse.settings import Settings
 from warehouse.sql import frame as sql_frame
 
 MERGE_GAP_HOURS = 6
+# the job judges a slice from its fourth day: the first days of a warehouse hold the warm-up of
+# every campaign (follow-ups that only start after first clicks, mixes still settling)
+JOB_PARAMS = Params(min_history_hours=72)
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS experiments",
@@ -101,7 +104,7 @@ def _record(inc: Incident, hours: np.ndarray, rate: bool) -> dict:
 
 def find_incidents(frame: pl.DataFrame, region_tz: dict[str, str], params: Params | None = None) -> list[dict]:
     """Score every slice and metric of the hourly mart and return localised incidents as records."""
-    p = params or Params()
+    p = params or JOB_PARAMS
     if frame.height == 0:
         return []
     ss = build_slices(frame, region_tz)
@@ -109,7 +112,8 @@ def find_incidents(frame: pl.DataFrame, region_tz: dict[str, str], params: Param
     out = []
     for metric in METRICS:
         scored = score_metric(ss, metric, p)
-        for inc in Localiser(ss, scored, metric, canon).incidents(scored.spans):
+        spans = [sp for sp in scored.spans if not metric.only_total or not ss.grouping_of[sp.series]]
+        for inc in Localiser(ss, scored, metric, canon).incidents(spans):
             out.append(_record(inc, ss.hours, metric.kind == "rate"))
     return out
 

@@ -25,6 +25,36 @@ REST_POWER_Z = 3.0  # ... although the rest, had it moved like the child, would 
 MIN_AFFECTED = 5.0  # spans affecting fewer messages than this are not incidents
 
 
+@dataclass(frozen=True)
+class Practical:
+    """How large a change must be to matter to an operator, beside being statistically clear: the
+    relative change (observed − expected) / expected of the numerator over the incident, separately
+    for drops and rises, the messages affected |observed − expected|, and those messages per day of
+    the incident (a rate three clicks a day above normal for three weeks is not worth a page)."""
+
+    drop: float
+    rise: float
+    messages: float
+    per_day: float
+
+    def material(self, observed: float, expected: float, direction: int, hours: int) -> bool:
+        affected = abs(observed - expected)
+        if affected < self.messages or affected * 24.0 / max(hours, 24) < self.per_day:
+            return False
+        relative = (observed - expected) / expected if expected > 0 else np.inf
+        return bool(relative <= -self.drop if direction < 0 else relative >= self.rise)
+
+
+# a tenth of a rate (95 % delivered → 85.5 %), a fifth of a slice's share of its campaigns' sends,
+# and for the total volume half of it missing or twice as much sent
+PRACTICAL = {"rate": Practical(0.10, 0.10, 20.0, 5.0), "send_share": Practical(0.20, 0.20, 50.0, 25.0),
+             "send_volume": Practical(0.50, 1.00, 200.0, 100.0)}
+
+
+def practical(metric: Metric) -> Practical:
+    return PRACTICAL.get(metric.name) or PRACTICAL[metric.kind]
+
+
 @dataclass
 class Incident:
     metric: str
@@ -65,6 +95,7 @@ class Localiser:
 
     def __init__(self, ss: SliceSet, sc: Scored, metric: Metric, canon: np.ndarray) -> None:
         self.ss, self.sc, self.metric, self.canon = ss, sc, metric, canon
+        self.floor = practical(metric)
         num = ss.counts[metric.numerator]
         self.num = num
         self.den = ss.counts[metric.denominator] if metric.denominator else None
@@ -101,6 +132,14 @@ class Localiser:
         rest_z = (excess - exc) / np.sqrt(varr)
         power = abs(exc / muc) * mur / np.sqrt(varr) if self.metric.kind == "rate" else exc / np.sqrt(varr)
         return bool(rest_z < REST_NORMAL_Z and power >= REST_POWER_Z)
+
+    def rest_moved(self, parent: int, child: int, a: int, b: int, direction: int) -> bool:
+        """Whether the part of ``parent`` outside ``child`` deviates the same way, clearly (more than
+        ``REST_NORMAL_Z`` s.d.) over [a, b]: evidence that the cause is wider than ``child`` (a short
+        window too small to tell is not)."""
+        n, mu, var, _ = self.sums(parent, a, b)
+        nc, muc, varc, _ = self.sums(child, a, b)
+        return bool(direction * ((n - mu) - (nc - muc)) / np.sqrt(max(var - varc, 1e-9)) >= REST_NORMAL_Z)
 
     def drill(self, s: int, a: int, b: int, direction: int) -> int:
         """The smallest slice under s that explains s's deviation over [a, b]."""
@@ -168,9 +207,9 @@ class Localiser:
             if hit is not None:
                 hit.folded += 1
                 hit.folded_slices.append(slice_label(self.dims_of[sp.series]))
-                if self.is_under(hit.series, target) and hit.series != target and not self.explains(
+                if self.is_under(hit.series, target) and hit.series != target and self.rest_moved(
                         target, hit.series, core, sp.end, sp.direction):
-                    self._fill(hit, target, hit.start, hit.end, hit.open, hit.peak)  # widen: the finer slice does not explain it
+                    self._fill(hit, target, hit.start, hit.end, hit.open, hit.peak)  # widen: the rest moved too
                 continue
             a, b, is_open, peak = sp.start, sp.end, sp.open, sp.peak
             for mine in own.get((target, sp.direction), []):
@@ -181,7 +220,8 @@ class Localiser:
             self._fill(inc, target, a, b, is_open, peak)
             if inc.affected >= MIN_AFFECTED:
                 out.append(inc)
-        return out
+        # judged once folding has settled each incident's slice and hours
+        return [i for i in out if self.floor.material(i.observed, i.expected, i.direction, i.end - i.start + 1)]
 
     def _fill(self, inc: Incident, s: int, a: int, b: int, is_open: bool, peak: float) -> None:
         n, mu, _, d = self.sums(s, a, b)

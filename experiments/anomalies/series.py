@@ -21,6 +21,9 @@ from experiments.anomalies.detect import Scored, dispersion, expectations, score
 
 DIMS = ("campaign_id", "channel", "provider", "region", "carrier")
 COUNTS = ("sent", "delivered", "clicked", "converted")
+# the sends of each slice's campaign in its region (dropping whichever of the two it does not name):
+# the denominator of send_share
+CAMPAIGN_SENT = "campaign_sent"
 # a slice estimates its own over-dispersion only from this many informative hours (≥ 5 expected
 # events); sparser slices, whose few busy hours an incident could dominate, take their grouping's median
 OWN_DISPERSION_POINTS = 48
@@ -30,20 +33,32 @@ OWN_DISPERSION_POINTS = 48
 class Metric:
     """A metric: a rate (numerator over denominator) or a count; ``settle_hours`` is how long the
     cohort of a send hour keeps growing (later receipts, clicks, conversions), so younger hours are
-    not judged yet."""
+    not judged yet.
+
+    Send volume is the operators' decision — calendars (bills due on the 1st–28th, promotions on
+    Tuesdays), audiences and growth move it far more than any fault does, and the warehouse holds
+    sends, not plans. So volume is judged in two parts: ``send_share``, the share of a campaign's
+    sends in a region that a slice carries (a provider, channel or carrier losing or gaining its usual
+    part of the traffic is a fault whatever the calendar does; a slice without a region or campaign is
+    expected to carry the sum, over its regions and campaigns, of its usual shares of what each sends
+    now), and
+    ``send_volume`` on the total only, where only a large change is an incident (a stalled or runaway
+    sender; see ``localise.PRACTICAL``)."""
 
     name: str
     kind: str
     numerator: str
     denominator: str | None
     settle_hours: int
+    only_total: bool = False  # judged on the total only (the volume a team decides to send)
 
 
 METRICS = (
     Metric("delivery_rate", "rate", "delivered", "sent", 24),
     Metric("click_rate", "rate", "clicked", "delivered", 24),
     Metric("conversion_rate", "rate", "converted", "delivered", 72),
-    Metric("send_volume", "count", "sent", None, 1),
+    Metric("send_share", "rate", "sent", CAMPAIGN_SENT, 1),
+    Metric("send_volume", "count", "sent", None, 1, only_total=True),
 )
 
 
@@ -102,6 +117,10 @@ def build_slices(frame: pl.DataFrame, region_tz: dict[str, str]) -> SliceSet:
     cols = {d: keys[d].to_list() for d in DIMS}
     for i, g in enumerate(gro):
         out.index[(g, tuple(cols[d][i] for d in g))] = i
+    scope = ("campaign_id", "region")
+    campaign_of = np.array([out.index[(tuple(d for d in scope if d in g), tuple(cols[d][i] for d in scope if d in g))]
+                            for i, g in enumerate(gro)])
+    out.counts[CAMPAIGN_SENT] = out.counts["sent"][campaign_of]
     return out
 
 
@@ -112,6 +131,30 @@ def _parent_matrix(ss: SliceSet, g: tuple[str, ...], rows_g: np.ndarray, rows_gr
     pos = {int(s): i for i, s in enumerate(rows_g)}
     pi = np.array([pos[int(p)] for p in parent], dtype=np.int64)
     return sp.csr_matrix((np.ones(rows_gr.size), (pi, np.arange(rows_gr.size))), shape=(rows_g.size, rows_gr.size))
+
+
+def _sum_parts(ss: SliceSet, g: tuple[str, ...], rows_g: np.ndarray, rows_parts: np.ndarray, num: np.ndarray,
+               den: np.ndarray | None, mu: np.ndarray, var: np.ndarray) -> None:
+    """Expectations of grouping ``g``'s slices as the sums of their parts' (``rows_parts``, one
+    dimension finer); for rates scaled up to the parts whose expectation is unknown (none if they
+    carry more than a tenth of the denominator, or there is no denominator: a slice with nothing to
+    judge must not pass on a "known" zero to the slices summed from it)."""
+    A = _parent_matrix(ss, g, rows_g, rows_parts)
+    m_c, v_c = mu[rows_parts], var[rows_parts]
+    known = np.isfinite(m_c)
+    if den is not None:
+        d_c = np.nan_to_num(den[rows_parts])
+        d_known = A @ np.where(known, d_c, 0.0)
+        d_all = A @ d_c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where(d_known > 0, d_all / d_known, np.nan)  # no denominator: nothing to judge
+        scale = np.where(d_known >= 0.9 * d_all, scale, np.nan)
+        mu[rows_g] = (A @ np.where(known, m_c, 0.0)) * scale
+        var[rows_g] = (A @ np.where(known, v_c, 0.0)) * scale
+    else:
+        missing = A @ (~known).astype(float)
+        mu[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, m_c, 0.0))
+        var[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, v_c, 0.0))
 
 
 def score_metric(ss: SliceSet, metric: Metric, p: Params) -> Scored:
@@ -131,35 +174,23 @@ def score_metric(ss: SliceSet, metric: Metric, p: Params) -> Scored:
     var = np.full((S, T), np.nan)
     gro = ss.grouping_of
     tz = ss.keys["tz"].to_list()
-    regional = np.array(["region" in g for g in gro])
-    rows = np.nonzero(regional)[0]
-    mu[rows], var[rows] = expectations(metric.kind, num[rows], None if den is None else den[rows], ss.hours,
-                                       [tz[i] for i in rows], p)
     by_g: dict[tuple, np.ndarray] = {}
     for i, g in enumerate(gro):
         by_g.setdefault(g, []).append(i)
     by_g = {g: np.array(v) for g, v in by_g.items()}
-    for g, rows_g in by_g.items():
-        if "region" in g:
-            continue
-        gr = tuple(d for d in ("campaign_id", "channel", "provider", "region", "carrier") if d in g or d == "region")
-        rows_gr = by_g[gr]
-        A = _parent_matrix(ss, g, rows_g, rows_gr)
-        m_c, v_c = mu[rows_gr], var[rows_gr]
-        known = np.isfinite(m_c)
-        if den is not None:
-            d_c = np.nan_to_num(den[rows_gr])
-            d_known = A @ np.where(known, d_c, 0.0)
-            d_all = A @ d_c
-            with np.errstate(invalid="ignore", divide="ignore"):
-                scale = np.where(d_known > 0, d_all / d_known, np.where(d_all > 0, np.nan, 1.0))
-            scale = np.where(d_known >= 0.9 * d_all, scale, np.nan)
-            mu[rows_g] = (A @ np.where(known, m_c, 0.0)) * scale
-            var[rows_g] = (A @ np.where(known, v_c, 0.0)) * scale
-        else:
-            missing = A @ (~known).astype(float)
-            mu[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, m_c, 0.0))
-            var[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, v_c, 0.0))
+    # rates are modelled within a campaign (campaigns differ several-fold and their mix moves hour by
+    # hour); a slice without one sums its campaigns' parts
+    by_campaign = metric.kind == "rate"
+    direct = np.array(["region" in g and (not by_campaign or "campaign_id" in g) for g in gro])
+    rows = np.nonzero(direct)[0]
+    mu[rows], var[rows] = expectations(metric.kind, num[rows], None if den is None else den[rows], ss.hours,
+                                       [tz[i] for i in rows], p)
+    for dim, todo in (("region", lambda g: "region" not in g and (not by_campaign or "campaign_id" in g)),
+                      ("campaign_id", lambda g: by_campaign and "campaign_id" not in g)):
+        for g, rows_g in by_g.items():
+            if todo(g):
+                parts = tuple(d for d in DIMS if d in g or d == dim)
+                _sum_parts(ss, g, rows_g, by_g[parts], num, den, mu, var)
     # sparse slices borrow the over-dispersion typical of their grouping
     phi = dispersion(num, mu, var, p, fallback=np.nan, min_points=OWN_DISPERSION_POINTS)
     fallback = np.ones(S)
