@@ -255,3 +255,11 @@ BUILD_STATE = "SELECT audited, changed_at FROM meta.build_state"
 FRESHNESS = """
 SELECT max(sent_at) AS newest_message, count(*) AS messages FROM marts.fct_messages
 """
+
+# the denominator of send_share: the sends of the slice's campaign in its region, {where} naming
+# only whichever of campaign_id and region the slice names (TRUE for neither: all sends)
+SHARE_DENOMINATOR = """
+SELECT hour_at AS ts, CAST(sum(sent) AS BIGINT) AS scope_sent
+FROM marts.fct_metric_timeseries WHERE {where}
+GROUP BY 1 ORDER BY 1
+"""

@@ -1,4 +1,4 @@
-"""The ``nudgelab`` command line: generate, ingest, build, anomalies, experiments, dispatch, serve.
+"""The ``nudgelab`` command line: generate, ingest, build, anomalies, incidents, experiments, dispatch, serve.
 
 Every command has ``--help``; failures exit non-zero with one line saying what went wrong.
 """
@@ -221,9 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from nudgelab.anomalies_cmd import add_parser as add_anomalies_parser
     from nudgelab.dispatch_cmd import add_parser as add_dispatch_parser
+    from nudgelab.incidents_cmd import add_parser as add_incidents_parser
     from nudgelab.serve_cmd import add_parser as add_serve_parser
 
     add_anomalies_parser(sub)
+    add_incidents_parser(sub)
     add_dispatch_parser(sub)
     add_serve_parser(sub)
 

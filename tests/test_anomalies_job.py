@@ -193,27 +193,34 @@ def test_alerts_reach_the_log_the_webhook_and_the_mailbox_once(built, monkeypatc
         assert _command("--json") == 0
         out = json.loads(capsys.readouterr().out)
         n = out["summary"]["new"]
-        ids = sorted(i["incident_id"] for i in out["incidents"])
-        assert n > 0 and out["summary"]["delivered"] == 4 * n and out["summary"]["pending_deliveries"] == 0
+        own = sorted(i["incident_id"] for i in out["incidents"] if i["severity"] != "minor")
+        minor = sorted(i["incident_id"] for i in out["incidents"] if i["severity"] == "minor")
+        m = per_destination(out["summary"])   # an [OPEN] per major/critical incident, one [DIGEST] of the minor ones
+        assert n > 0 and m == len(own) + (1 if minor else 0)
+        assert out["summary"]["delivered"] == 4 * m and out["summary"]["pending_deliveries"] == 0
         logged = [json.loads(line) for line in (tmp_path / "alerts.log").read_text().splitlines()]
-        assert sorted(a["payload"]["incident_id"] for a in logged) == ids
+        assert sorted(a["payload"]["incident_id"] for a in logged if a["payload"]["event"] == "opened") == own
+        assert sorted(e["incident_id"] for a in logged if a["payload"]["event"] == "digest"
+                      for e in a["payload"]["entries"]) == minor
+        assert all(a["title"].startswith(("[OPEN] ", "[DIGEST] ")) for a in logged)
         assert any("provider=gw-b" in a["body"] for a in logged)
-        assert sorted(a["data"]["incident_id"] for a in hook.received) == ids
-        assert hook.calls == n + 2 and len(set(hook.keys)) == n
-        assert sorted(len(r) for r, _ in box.messages) == [1] * (2 * n)   # one e-mail per recipient
-        subjects = [message_from_bytes(m)["Subject"] for _, m in box.messages]
+        assert sorted(a["data"]["incident_id"] for a in hook.received if a["data"]["event"] == "opened") == own
+        assert all(a["data"]["revision"] == 1 for a in hook.received if a["data"]["event"] == "opened")
+        assert hook.calls == m + 2 and len(set(hook.keys)) == m
+        assert sorted(len(r) for r, _ in box.messages) == [1] * (2 * m)   # one e-mail per recipient
+        subjects = [message_from_bytes(msg)["Subject"] for _, msg in box.messages]
         assert any("provider=gw-b" in s for s in subjects)
         import sqlite3
 
         with sqlite3.connect(built.ops_path) as ops:
             states = ops.execute("SELECT provider, state, count(*), max(attempts) FROM messages GROUP BY 1, 2 "
                                  "ORDER BY 1").fetchall()
-        assert states[:2] == [("alert-log", "sent", n, 1), ("alert-smtp", "sent", 2 * n, 1)]
-        assert states[2][:3] == ("alert-webhook", "sent", n) and states[2][3] in (2, 3)   # the two 503s retried
+        assert states[:2] == [("alert-log", "sent", m, 1), ("alert-smtp", "sent", 2 * m, 1)]
+        assert states[2][:3] == ("alert-webhook", "sent", m) and states[2][3] in (2, 3)   # the two 503s retried
         assert rows(built, "SELECT count(*) FROM experiments.anomaly_alerts WHERE alerted_at IS NULL") == [(0,)]
         assert _command("--json") == 0
         again = json.loads(capsys.readouterr().out)["summary"]
-        assert again["new"] == 0 and again["delivered"] == 0 and len(hook.received) == n  # nothing sent twice
+        assert again["new"] == 0 and again["delivered"] == 0 and len(hook.received) == m  # nothing sent twice
         assert not list(built.spool_dir.rglob("*.jsonl"))   # alerts are not the product's sends
     finally:
         hook.shutdown()
@@ -229,23 +236,30 @@ def test_a_destination_that_is_down_keeps_its_alerts_until_the_next_run(built, m
     monkeypatch.setenv("NUDGELAB_ALERT_WEBHOOK", f"http://127.0.0.1:{port}/alerts")
     assert _command("--json") == 0
     first = json.loads(capsys.readouterr().out)["summary"]
-    assert first["new"] > 0 and first["pending_deliveries"] == first["new"] and first["delivered"] == first["new"]
+    m = per_destination(first)
+    assert first["new"] > 0 and first["pending_deliveries"] == m and first["delivered"] == m
     import sqlite3
 
     with sqlite3.connect(built.ops_path) as ops:
         waiting = ops.execute("SELECT count(*), max(attempts), max(last_error) FROM messages "
                               "WHERE provider = 'alert-webhook' AND state = 'retry'").fetchone()
     # retried in this run (with backoff), then left waiting, never dead
-    assert waiting[0] == first["new"] and waiting[1] >= 2 and "unreachable" in waiting[2]
+    assert waiting[0] == m and waiting[1] >= 2 and "unreachable" in waiting[2]
     hook = webhook_server(port=port)
     try:
         time.sleep(0.2)
         assert _command("--json") == 0
         second = json.loads(capsys.readouterr().out)["summary"]
-        assert second["new"] == 0 and second["delivered"] == first["new"] and second["pending_deliveries"] == 0
-        assert len(hook.received) == first["new"]
+        assert second["new"] == 0 and second["delivered"] == m and second["pending_deliveries"] == 0
+        assert len(hook.received) == m
     finally:
         hook.shutdown()
+
+
+def per_destination(summary: dict) -> int:
+    """Messages each destination (recipient) gets from one run: own notifications and the digest."""
+    notes = summary["notifications"]
+    return sum(v for k, v in notes["events"].items() if not k.startswith("digest_")) + notes["digests"]
 
 
 # -- the command -------------------------------------------------------------------------------------

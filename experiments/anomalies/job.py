@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import duckdb
 import numpy as np
 import polars as pl
 
+from experiments.anomalies import state as state_store
 from experiments.anomalies.baseline import Params
+from experiments.anomalies.detect import threshold
 from experiments.anomalies.localise import Incident, Localiser, alias_classes, slice_label
-from experiments.anomalies.series import DIMS, METRICS, build_slices, score_metric
+from experiments.anomalies.series import DIMS, METRICS, build_slices, metric_counts, score_metric
+from experiments.anomalies.state import MetricState
 from warehouse.settings import Settings
 from warehouse.sql import frame as sql_frame
 
@@ -102,20 +106,65 @@ def _record(inc: Incident, hours: np.ndarray, rate: bool) -> dict:
     }
 
 
-def find_incidents(frame: pl.DataFrame, region_tz: dict[str, str], params: Params | None = None) -> list[dict]:
-    """Score every slice and metric of the hourly mart and return localised incidents as records."""
+def slice_keys(ss) -> list[str]:
+    """A stable text key per slice (its grouping and values), to match stored state rows to slices."""
+    cols = {d: ss.keys[d].to_list() for d in DIMS}
+    return [f"{'|'.join(g)}:" + "|".join(f"{cols[d][i]}" for d in g) for i, g in enumerate(ss.grouping_of)]
+
+
+def _delivered_based(records: list[dict]) -> list[dict]:
+    """Click and conversion rates are per delivered message: while a delivery incident lasts on a slice,
+    they move on that slice (and its relatives) because of who got delivered. Such incidents are
+    folded into the delivery incident instead of being raised on their own."""
+    drops = [r for r in records if r["metric"] == "delivery_rate"]
+    out = []
+    for r in records:
+        cause = None
+        if r["metric"] in ("click_rate", "conversion_rate"):
+            dims = {d: r[d] for d in DIMS if r.get(d)}
+            for dr in drops:
+                ddims = {d: dr[d] for d in DIMS if dr.get(d)}
+                related = all(dims.get(k) == v for k, v in ddims.items()) or all(ddims.get(k) == v for k, v in dims.items())
+                if related and dr["start_at"] - timedelta(hours=1) <= r["start_at"] <= dr["end_at"] + timedelta(hours=1):
+                    cause = dr
+                    break
+        if cause is None:
+            out.append(r)
+        else:
+            cause["folded_alerts"] += 1 + r["folded_alerts"]
+    return out
+
+
+def find_incidents(frame: pl.DataFrame, region_tz: dict[str, str], params: Params | None = None,
+                   stored: dict[str, MetricState] | None = None) -> tuple[list[dict], dict[str, MetricState], dict]:
+    """Score every slice and metric of the hourly mart and return localised incidents as records, the
+    scoring state to continue from next time, and per metric how it was scored. ``stored``: states of
+    an earlier run; a metric whose state fits (same slices' numbers for the hours it scored) is scored
+    only on the hours that settled since — with the same result as scoring everything again."""
     p = params or JOB_PARAMS
     if frame.height == 0:
-        return []
+        return [], {}, {}
     ss = build_slices(frame, region_tz)
     canon = alias_classes(ss)
-    out = []
+    keys = slice_keys(ss)
+    total = ss.index[((), ())]
+    out, states, how = [], {}, {}
     for metric in METRICS:
-        scored = score_metric(ss, metric, p)
+        ms = (stored or {}).get(metric.name)
+        why = "no stored state" if ms is None else None
+        if ms is not None:
+            num, den, _ = metric_counts(ss, metric)
+            why = state_store.aligned(ms, keys, int(ss.hours[0]), num, den, total, threshold(p, len(keys)))
+        before = ms.stream.next if why is None else 0
+        scored = score_metric(ss, metric, p, state=ms.stream if why is None else None)
+        num, den, _ = metric_counts(ss, metric)
+        states[metric.name] = MetricState(scored.state, keys, *state_store.column_totals(num, den, scored.state.next, total))
+        how[metric.name] = {"mode": "incremental" if why is None else "full", "reason": why,
+                            "hours_scored": int(scored.state.next - before)}
         spans = [sp for sp in scored.spans if not metric.only_total or not ss.grouping_of[sp.series]]
         for inc in Localiser(ss, scored, metric, canon).incidents(spans):
             out.append(_record(inc, ss.hours, metric.kind == "rate"))
-    return out
+    return _delivered_based(out), states, how
 
 
 def read_mart(conn: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, dict[str, str]]:
@@ -179,17 +228,28 @@ def alerts(conn: duckdb.DuckDBPyConnection, ids: list[str] | None = None) -> lis
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+def state_path(settings: Settings) -> Path:
+    """Where the job keeps its scoring state (beside the warehouse)."""
+    return settings.home / "anomaly_state.npz"
+
+
 def run_anomalies(conn: duckdb.DuckDBPyConnection, settings: Settings, since: datetime | None = None,
-                  params: Params | None = None) -> dict:
+                  params: Params | None = None, rescore: bool = False) -> dict:
     """Score ``marts.fct_metric_timeseries`` and upsert incidents (one transaction).
 
-    ``since``: only incidents that end at or after this instant are stored (all history is still
-    used for the baselines). Returns a summary: counts of new / extended incidents, seconds, and
-    the incidents."""
+    Each run continues from the stored state and scores only the hours that settled since the last
+    run; ``rescore`` (or a state that no longer fits the mart) scores all history again. ``since``:
+    only incidents that end at or after this instant are stored. Returns a summary: counts of new /
+    extended incidents, how each metric was scored, seconds, and the incidents."""
     started = time.perf_counter()
+    p = params or JOB_PARAMS
     ensure_tables(conn)
     frame, region_tz = read_mart(conn)
-    records = find_incidents(frame, region_tz, params)
+    stored, why = ({}, "--rescore") if rescore else state_store.load(state_path(settings), p)
+    records, states, how = find_incidents(frame, region_tz, p, stored)
+    for m in how.values():
+        if why and m["reason"] == "no stored state":
+            m["reason"] = why
     if since is not None:
         since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
         records = [r for r in records if r["end_at"] >= since]
@@ -201,9 +261,11 @@ def run_anomalies(conn: duckdb.DuckDBPyConnection, settings: Settings, since: da
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    if states:  # after the incidents are safe: a crash in between only scores those hours again
+        state_store.save(state_path(settings), states, p)
     return {
         "series_hours": int(frame.height and len(METRICS) * _series_count(frame) * frame["hour_at"].n_unique()),
-        "incidents_found": len(records), "new": len(new_ids), "extended": len(extended),
+        "incidents_found": len(records), "new": len(new_ids), "extended": len(extended), "scoring": how,
         "seconds": round(time.perf_counter() - started, 3),
         "new_ids": new_ids, "incidents": alerts(conn, [r for r in new_ids + extended]) if new_ids or extended else [],
     }

@@ -17,7 +17,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from experiments.anomalies.baseline import Params
-from experiments.anomalies.detect import Scored, dispersion, expectations, score_matrix
+from experiments.anomalies.detect import Scored, make_expect, score_matrix
 
 DIMS = ("campaign_id", "channel", "provider", "region", "carrier")
 COUNTS = ("sent", "delivered", "clicked", "converted")
@@ -83,34 +83,35 @@ class SliceSet:
 
 
 def build_slices(frame: pl.DataFrame, region_tz: dict[str, str]) -> SliceSet:
-    """Sum the leaf rows of the mart into every slice (vectorised per grouping)."""
+    """Sum the leaf rows of the mart into every slice (vectorised per grouping: each dimension's values
+    as integer codes, a grouping's slices as the distinct combinations of its codes)."""
     hour = (frame["hour_at"].dt.epoch("s") // 3600).to_numpy()
     h0, h1 = int(hour.min()), int(hour.max())
     hours = np.arange(h0, h1 + 1, dtype=np.int64)
     T = hours.size
     t = hour - h0
-    leaf = frame.select(DIMS)
+    codes, levels = {}, {}
+    for d in DIMS:
+        col = frame[d].fill_null("(none)")
+        codes[d] = (col.rank("dense").cast(pl.Int64) - 1).to_numpy()  # dense rank = position among the sorted values
+        levels[d] = col.unique().sort().to_numpy()
     vals = {c: frame[c].cast(pl.Float64).to_numpy() for c in COUNTS}
     key_frames, gro, counts = [], [], {c: [] for c in COUNTS}
-    offset = 0
     for g in groupings():
-        if g:
-            ids = leaf.select(pl.struct(list(g)).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
-            n = int(ids.max()) + 1
-            first = pl.DataFrame({"id": ids}).with_row_index("row").group_by("id").agg(pl.col("row").first()).sort("id")
-            keys = leaf[first["row"].to_numpy()].select(list(g))
-        else:
-            ids = np.zeros(len(frame), dtype=np.int64)
-            n = 1
-            keys = pl.DataFrame({"_": [0]}).drop("_")
+        combined = np.zeros(len(frame), dtype=np.int64)
+        for d in g:
+            combined = combined * levels[d].size + codes[d]
+        uniq, first, ids = np.unique(combined, return_index=True, return_inverse=True)
+        n = uniq.size if g else 1
+        ids = ids.reshape(-1) if g else np.zeros(len(frame), dtype=np.int64)
         flat = ids * T + t
         for c in COUNTS:
             counts[c].append(np.bincount(flat, weights=vals[c], minlength=n * T).reshape(n, T))
-        keys = keys.with_columns([pl.lit(None, dtype=pl.String).alias(d) for d in DIMS if d not in g]).select(DIMS)
-        keys = keys.with_columns(pl.lit("|".join(g)).alias("grouping"))
-        key_frames.append(keys)
+        rows = first if g else first[:1]
+        keys = pl.DataFrame({d: (levels[d][codes[d][rows]] if d in g else np.full(n, None, dtype=object))
+                             for d in DIMS}, schema={d: pl.String for d in DIMS})
+        key_frames.append(keys.with_columns(pl.lit("|".join(g)).alias("grouping")))
         gro.extend([g] * n)
-        offset += n
     keys = pl.concat(key_frames).with_row_index("series")
     keys = keys.with_columns(pl.col("region").replace_strict(region_tz, default="UTC").alias("tz"))
     out = SliceSet(hours, keys, gro, {c: np.concatenate(v) for c, v in counts.items()})
@@ -133,13 +134,12 @@ def _parent_matrix(ss: SliceSet, g: tuple[str, ...], rows_g: np.ndarray, rows_gr
     return sp.csr_matrix((np.ones(rows_gr.size), (pi, np.arange(rows_gr.size))), shape=(rows_g.size, rows_gr.size))
 
 
-def _sum_parts(ss: SliceSet, g: tuple[str, ...], rows_g: np.ndarray, rows_parts: np.ndarray, num: np.ndarray,
-               den: np.ndarray | None, mu: np.ndarray, var: np.ndarray) -> None:
-    """Expectations of grouping ``g``'s slices as the sums of their parts' (``rows_parts``, one
-    dimension finer); for rates scaled up to the parts whose expectation is unknown (none if they
-    carry more than a tenth of the denominator, or there is no denominator: a slice with nothing to
-    judge must not pass on a "known" zero to the slices summed from it)."""
-    A = _parent_matrix(ss, g, rows_g, rows_parts)
+def _sum_parts(A: sp.csr_matrix, rows_g: np.ndarray, rows_parts: np.ndarray, den: np.ndarray | None,
+               mu: np.ndarray, var: np.ndarray) -> None:
+    """Expectations of a grouping's slices (``rows_g``) as the sums of their parts' (``rows_parts``, one
+    dimension finer; ``A`` sums parts into slices); for rates scaled up to the parts whose expectation
+    is unknown (none if they carry more than a tenth of the denominator, or there is no denominator:
+    a slice with nothing to judge must not pass on a "known" zero to the slices summed from it)."""
     m_c, v_c = mu[rows_parts], var[rows_parts]
     known = np.isfinite(m_c)
     if den is not None:
@@ -157,46 +157,56 @@ def _sum_parts(ss: SliceSet, g: tuple[str, ...], rows_g: np.ndarray, rows_parts:
         var[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, v_c, 0.0))
 
 
-def score_metric(ss: SliceSet, metric: Metric, p: Params) -> Scored:
-    """Score one metric over all slices (expectations for region-less slices summed from their parts)."""
-    if metric.kind == "count":
-        p = replace(p, count_daily_fallback=False)
+def metric_counts(ss: SliceSet, metric: Metric) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """The metric's numerator and denominator matrices, hours younger than its settle time blanked
+    out, and the number of positions that can be judged now."""
     num = ss.counts[metric.numerator].copy()
     den = ss.counts[metric.denominator].copy() if metric.denominator else None
     T = ss.hours.size
-    if metric.settle_hours > 0:
-        cut = max(T - metric.settle_hours, 0)
-        num[:, cut:] = np.nan
-        if den is not None:
-            den[:, cut:] = np.nan
+    cut = max(T - metric.settle_hours, 0)
+    num[:, cut:] = np.nan
+    if den is not None:
+        den[:, cut:] = np.nan
+    return num, den, cut
+
+
+def score_metric(ss: SliceSet, metric: Metric, p: Params, state=None) -> Scored:
+    """Score one metric over all slices (expectations for slices without a region, and for rates
+    without a campaign, summed from their parts); ``state`` continues an earlier scoring."""
+    if metric.kind == "count":
+        p = replace(p, count_daily_fallback=False)
+    num, den, cut = metric_counts(ss, metric)
     S = num.shape[0]
-    mu = np.full((S, T), np.nan)
-    var = np.full((S, T), np.nan)
     gro = ss.grouping_of
     tz = ss.keys["tz"].to_list()
-    by_g: dict[tuple, np.ndarray] = {}
+    by_g: dict[tuple, list[int]] = {}
     for i, g in enumerate(gro):
         by_g.setdefault(g, []).append(i)
-    by_g = {g: np.array(v) for g, v in by_g.items()}
+    rows_of = {g: np.array(v) for g, v in by_g.items()}
     # rates are modelled within a campaign (campaigns differ several-fold and their mix moves hour by
     # hour); a slice without one sums its campaigns' parts
     by_campaign = metric.kind == "rate"
-    direct = np.array(["region" in g and (not by_campaign or "campaign_id" in g) for g in gro])
-    rows = np.nonzero(direct)[0]
-    mu[rows], var[rows] = expectations(metric.kind, num[rows], None if den is None else den[rows], ss.hours,
-                                       [tz[i] for i in rows], p)
+    direct = np.nonzero(np.array(["region" in g and (not by_campaign or "campaign_id" in g) for g in gro]))[0]
+    leaf = make_expect(metric.kind, num[direct], None if den is None else den[direct], ss.hours,
+                       [tz[i] for i in direct], p)
+    sums = []
     for dim, todo in (("region", lambda g: "region" not in g and (not by_campaign or "campaign_id" in g)),
                       ("campaign_id", lambda g: by_campaign and "campaign_id" not in g)):
-        for g, rows_g in by_g.items():
+        for g, rows_g in rows_of.items():
             if todo(g):
-                parts = tuple(d for d in DIMS if d in g or d == dim)
-                _sum_parts(ss, g, rows_g, by_g[parts], num, den, mu, var)
+                parts = rows_of[tuple(d for d in DIMS if d in g or d == dim)]
+                sums.append((_parent_matrix(ss, g, rows_g, parts), rows_g, parts))
+
+    def expect(cols: np.ndarray, num_h: np.ndarray, den_h: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        mu = np.full((S, cols.size), np.nan)
+        var = np.full((S, cols.size), np.nan)
+        mu[direct], var[direct] = leaf(cols, num_h[direct], None if den_h is None else den_h[direct])
+        d = None if den is None else den[:, cols]
+        for A, rows_g, parts in sums:
+            _sum_parts(A, rows_g, parts, d, mu, var)
+        return mu, var
+
     # sparse slices borrow the over-dispersion typical of their grouping
-    phi = dispersion(num, mu, var, p, fallback=np.nan, min_points=OWN_DISPERSION_POINTS)
-    fallback = np.ones(S)
-    for g, rows_g in by_g.items():
-        vals = phi[rows_g]
-        vals = vals[np.isfinite(vals)]
-        fallback[rows_g] = float(np.median(vals)) if vals.size else 1.0
-    return score_matrix(metric.kind, num, den, ss.hours, tz, p, mu=mu, var=var, dispersion_fallback=fallback,
-                        dispersion_min_points=OWN_DISPERSION_POINTS)
+    groups = np.array([hash(g) for g in gro])
+    return score_matrix(metric.kind, num, den, ss.hours, tz, p, expect=expect, groups=groups,
+                        min_points=OWN_DISPERSION_POINTS, state=state, until=cut)
