@@ -69,7 +69,7 @@ demo: setup
 	$(BIN)/nudgelab generate --out $(DEMO_DATA) --users $(DEMO_USERS) --days $(DEMO_DAYS) --seed 7
 	$(BIN)/nudgelab ingest $(DEMO_DATA)
 	$(BIN)/nudgelab build
-	$(BIN)/nudgelab anomalies --min-severity major
+	$(BIN)/nudgelab anomalies
 	@echo "— a demo send: the winter promotion (with its experiment) through the file provider —"
 	$(BIN)/nudgelab dispatch contacts import $(DEMO_DATA)/users.csv
 	@# exit 3: everyone was already reached by an earlier demo (a campaign never reaches a person twice)

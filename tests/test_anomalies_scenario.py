@@ -13,6 +13,7 @@ from experiments.anomalies.evaluate import evaluate
 from experiments.anomalies.job import alerts, run_anomalies
 from ingest.generator import generate
 from ingest.runner import run_ingest
+from nudgelab import alerts as alerting
 from nudgelab.pipeline import build
 from tests.conftest import TEST_KEY
 from warehouse.connections import connect_build
@@ -36,16 +37,21 @@ def scored(request, tmp_path_factory):
         result = build(settings)
         assert result.success, result.reason
         truth = json.loads((root / "data" / "ground_truth.json").read_text())
+        mp.setenv("NUDGELAB_ALERT_LOG", str(root / "alerts.log"))
+        targets = alerting.destinations(settings)
         conn = connect_build(settings)
         try:
             summary = run_anomalies(conn, settings)
             stored = alerts(conn)
+            alerting.queue(conn, settings, targets)
             again = run_anomalies(conn, settings)
             stored_again = alerts(conn)
         finally:
             conn.close()
-        yield {"name": request.param, "truth": truth, "summary": summary, "alerts": stored, "again": again, "alerts_again": stored_again,
-               "report": evaluate(stored, truth, summary["series_hours"])}
+        alerting.send(settings, targets)
+        log = [json.loads(line) for line in (root / "alerts.log").read_text().splitlines()]
+        yield {"name": request.param, "truth": truth, "summary": summary, "alerts": stored, "again": again,
+               "alerts_again": stored_again, "log": log, "report": evaluate(stored, truth, summary["series_hours"])}
 
 
 def test_every_planted_incident_is_found_in_its_slice_on_time(scored):
@@ -60,6 +66,21 @@ def test_at_most_one_other_incident_a_week(scored):
     report, days = scored["report"], SCENARIOS[scored["name"]]["days"]
     assert report["series_hours"] > 1_000_000
     assert report["false_alerts"] <= max(1, days // 7), [(a["metric"], a["slice"], a["start_at"]) for a in report["false"]]
+
+
+def test_the_alert_log_receives_the_planted_incidents_and_at_most_one_other_a_week(scored):
+    """What the operator receives: every incident named in the log (its own alert or a digest line)."""
+    named = set()
+    for entry in scored["log"]:
+        payload = entry["payload"]
+        named |= {e["incident_id"] for e in payload.get("entries", [])} | ({payload["incident_id"]} - {None})
+        assert payload["event"] in ("opened", "digest")  # a first run: openings only
+    by_id = {a["incident_id"]: a for a in scored["alerts"]}
+    assert named == set(by_id)
+    planted = {f["alert_id"] for f in scored["report"]["planted"]}
+    assert None not in planted and planted <= named
+    others = named - planted  # whatever their severity, and even if a planted incident caused them
+    assert len(others) <= max(1, SCENARIOS[scored["name"]]["days"] // 7), [by_id[i]["slice"] for i in others]
 
 
 def test_a_second_run_neither_duplicates_nor_reopens(scored):

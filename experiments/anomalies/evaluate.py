@@ -38,7 +38,8 @@ def evaluate(alerts: list[dict], truth: dict, series_hours: int, start_tolerance
         best = min(hits, key=lambda a: abs((a["start_at"] - start).total_seconds()), default=None)
         found.append({"id": inc["id"], "metric": inc["metric"], "slice": want, "found": best is not None,
                       "delay_hours": None if best is None else (best["start_at"] - start).total_seconds() / 3600,
-                      "alert_start": None if best is None else best["start_at"].isoformat()})
+                      "alert_start": None if best is None else best["start_at"].isoformat(),
+                      "alert_id": None if best is None else best.get("incident_id")})
         lo, hi = start - timedelta(hours=2), (end or start) + timedelta(hours=24)
         for i, a in enumerate(alerts):
             dims = {d: a[d] for d in DIMS if a.get(d)}

@@ -355,19 +355,23 @@ def outbox(settings) -> list[tuple]:
         return ops.execute("SELECT idempotency_key, state FROM messages ORDER BY 1").fetchall()
 
 
-def test_a_crash_after_the_ops_commit_sends_nothing_twice(sinks, monkeypatch):
-    put(sinks.settings, incident("inc-a"), incident("m-1", "minor"))
-
+def queue_killed_in(sinks, monkeypatch, module, name: str) -> None:
+    """Run ``alerts.queue`` with ``module.name`` raising, as a process killed at that point would stop."""
     def crash(*args, **kwargs):
-        raise RuntimeError("killed before marking the warehouse")
+        raise RuntimeError(f"killed in {name}")
 
-    monkeypatch.setattr(alerts, "mark_alerted", crash)
+    monkeypatch.setattr(module, name, crash)
     conn = connect_build(sinks.settings)
     try:
         with pytest.raises(RuntimeError, match="killed"):
             alerts.queue(conn, sinks.settings, sinks.targets, now=T0 + timedelta(hours=2))
     finally:
         conn.close()
+
+
+def test_a_crash_after_the_ops_commit_sends_nothing_twice(sinks, monkeypatch):
+    put(sinks.settings, incident("inc-a"), incident("m-1", "minor"))
+    queue_killed_in(sinks, monkeypatch, alerts, "mark_alerted")   # before marking the warehouse
     queued = outbox(sinks.settings)
     assert len(queued) == 2 * 4   # (the opening + the digest) × (log, webhook, two mailboxes)
     assert {k.split("|")[1] for k, _ in queued} == {"inc-a", "digest"}
@@ -383,17 +387,7 @@ def test_a_crash_after_the_ops_commit_sends_nothing_twice(sinks, monkeypatch):
 
 def test_a_crash_inside_the_ops_transaction_queues_nothing_and_the_rerun_queues_it_once(sinks, monkeypatch):
     put(sinks.settings, incident("inc-a"))
-
-    def crash(*args, **kwargs):
-        raise RuntimeError("killed while writing the ledger")
-
-    monkeypatch.setattr(alert_state, "record", crash)
-    conn = connect_build(sinks.settings)
-    try:
-        with pytest.raises(RuntimeError, match="killed"):
-            alerts.queue(conn, sinks.settings, sinks.targets, now=T0 + timedelta(hours=2))
-    finally:
-        conn.close()
+    queue_killed_in(sinks, monkeypatch, alert_state, "record")   # while writing the ledger
     assert outbox(sinks.settings) == []
     monkeypatch.undo()
     assert sinks.run(T0 + timedelta(hours=2)).events() == [("opened", "inc-a", 1)]
