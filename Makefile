@@ -23,13 +23,14 @@ STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.headless true --browser.g
                    --client.toolbarMode minimal
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup references browser kannel demo app test bench lock upgrade-lock clean help
+.PHONY: setup references browser kannel demo app test bench nab lock upgrade-lock clean help
 
 help:
 	@echo "make demo          generate, ingest, build, publish and score a scenario, then serve the app on :$(APP_PORT)"
 	@echo "make app           serve the app on the current snapshot (http://127.0.0.1:$(APP_PORT))"
 	@echo "make test          set up and run the test suite"
 	@echo "make bench         benchmarks with ratios against baselines measured in the same run"
+	@echo "make nab           score the anomaly detector on the Numenta Anomaly Benchmark v1.1 (fetched once)"
 	@echo "make lock          recompile $(LOCK) after a change to pyproject.toml (keeps every pin it can)"
 	@echo "make upgrade-lock  move every pin to the newest release pyproject.toml allows"
 
@@ -82,6 +83,13 @@ demo: setup
 app: setup
 	@echo "nudgelab app: http://127.0.0.1:$(APP_PORT)  (Ctrl-C stops it)"
 	$(BIN)/streamlit run app.py --server.port $(APP_PORT) $(STREAMLIT_FLAGS)
+
+# The anomaly detector on the Numenta Anomaly Benchmark (NAB v1.1, fetched once from GitHub into
+# .cache/nab): per-file and per-folder standard-profile scores, causal, default parameters.
+NAB_DIR := .cache/nab
+nab: setup
+	@test -d $(NAB_DIR)/data || git clone -q --depth 1 --branch v1.1 https://github.com/numenta/NAB.git $(NAB_DIR)
+	$(BIN)/python -m experiments.anomalies.nab --data $(NAB_DIR)/data --labels $(NAB_DIR)/labels/combined_windows.json
 
 test: setup references browser kannel
 	$(BIN)/python -m pytest -q

@@ -124,9 +124,9 @@ def block_starts(n: int, block: int) -> range:
     return range(block, n + block - 1, block) if n else ()
 
 
-def trailing_quantile_blocks(a: np.ndarray, window: int, q: float, block: int) -> np.ndarray:
-    """Quantile ``q`` of the finite ``a[j]`` with ``s - window <= j < s``, where ``s`` is the start of the
-    block of ``block`` points holding each ``t`` (NaN where none). Uses only points before ``t``."""
+def per_block(a: np.ndarray, window: int, block: int, stat) -> np.ndarray:
+    """``stat(past)`` of the finite ``a[j]`` with ``s - window <= j < s``, where ``s`` is the start of the
+    block of ``block`` points holding each ``t`` (NaN where there is no past). Uses only points before ``t``."""
     n = a.size
     out = np.full(n, np.nan)
     for s in block_starts(n, block):
@@ -134,8 +134,13 @@ def trailing_quantile_blocks(a: np.ndarray, window: int, q: float, block: int) -
         past = a[max(0, s - window):s]
         past = past[np.isfinite(past)]
         if past.size:
-            out[s:s + block] = np.quantile(past, q)
+            out[s:s + block] = stat(past)
     return out
+
+
+def trailing_quantile_blocks(a: np.ndarray, window: int, q: float, block: int) -> np.ndarray:
+    """Quantile ``q`` of the past ``window`` points before each block (see ``per_block``)."""
+    return per_block(a, window, block, lambda past: np.quantile(past, q))
 
 
 def trailing_tail_yardstick(a: np.ndarray, window: int, tau: float, alpha: float, max_index: float,
@@ -143,25 +148,16 @@ def trailing_tail_yardstick(a: np.ndarray, window: int, tau: float, alpha: float
     """Magnitude exceeded with probability ``alpha`` according to the past ``window`` points before each
     block: the empirical ``1 - tau`` quantile ``u`` extended by a Pareto (Hill) tail fitted to the
     exceedances, ``u * (tau / alpha) ** gamma`` with ``gamma = mean(log(x / u) | x > u)`` (capped)."""
-    n = a.size
-    out = np.full(n, np.nan)
-    for s in block_starts(n, block):
-        s = min(s, n)
-        past = a[max(0, s - window):s]
-        past = past[np.isfinite(past)]
-        if not past.size:
-            continue
+    def tail(past: np.ndarray) -> float:
         if alpha >= tau:
-            out[s:s + block] = np.quantile(past, 1.0 - alpha)
-            continue
+            return float(np.quantile(past, 1.0 - alpha))
         u = np.quantile(past, 1.0 - tau)
         exc = past[past > u]
         if u > 0 and exc.size >= 3:
-            gamma = min(float(np.mean(np.log(exc / u))), max_index)
-            out[s:s + block] = u * (tau / alpha) ** gamma
-        else:
-            out[s:s + block] = np.quantile(past, 1.0 - alpha)
-    return out
+            return float(u * (tau / alpha) ** min(float(np.mean(np.log(exc / u))), max_index))
+        return float(np.quantile(past, 1.0 - alpha))
+
+    return per_block(a, window, block, tail)
 
 
 def seasonal_lag_index(ts: np.ndarray, period_s: float, count: int) -> np.ndarray:
