@@ -228,7 +228,11 @@ class Scorer:
         return n[0], None if d is None else d[0], mu[0], var[0], self.llr(n, d, mu, var)[:, 0, :]
 
     def span(self, row: int, a: int, b: int, is_open: bool) -> Span:
-        """The span of an alarmed run [a, b] of chart row ``row`` (see ``detect.spans``)."""
+        """The span of an alarmed run [a, b] of chart row ``row``: it ends at the hour maximising the
+        run's cumulative log-likelihood ratio; the plausible change points are those whose sum up to
+        that end is within ``start_slack`` of the best; it starts at the first of them whose own
+        evidence for the span's level is at least ``start_evidence`` (else at the latest plausible
+        one), so hours without information never start an incident."""
         S = self.num.shape[0]
         chart_row, s = divmod(row, S)
         n, d, mu, var, L_all = self.window(s, a, b)
