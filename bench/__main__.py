@@ -4,7 +4,8 @@ Sections (``BENCH_SECTIONS``, comma-separated; all by default): experiments (the
 a per-comparison loop), anomalies (against per-series STL), small_files, dispatch (planning for a
 million recipients; the worker into Kannel against a bare sendsms client), receiver (callbacks
 into the spool against a minimal ASGI app), then the generator, ingest (against DuckDB's own
-``read_csv`` / ``read_parquet`` into a table), build and app on the same ten million events.
+``read_csv`` / ``read_parquet`` into a table; all together, then each event type alone), build and
+app on the same ten million events.
 Baselines are measured in the same run, so the ratios mean something on any machine. Results are
 printed and written to ``bench/out/results.json``.
 
@@ -178,6 +179,11 @@ def main() -> int:
                 "ratio": round(ours / base, 2), "ge_import_seconds": round(warm_up, 2),
                 "loaded": summary["loaded"], "duplicates": summary["duplicates"], "quarantined": summary["quarantined"],
             }
+            if "ingest" in sections:
+                from bench.ingest_types import bench_ingest_types
+
+                print(f"ingest {fmt} by event type: each file alone, beside DuckDB's reader on it", flush=True)
+                results[f"ingest_{fmt}_by_type"] = bench_ingest_types(work, truth, fmt, scratch, _line)
             if fmt == "csv" and "build" in sections:
                 from bench.build import bench_build
 
