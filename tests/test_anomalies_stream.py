@@ -138,3 +138,16 @@ def test_a_missing_or_broken_state_file_means_a_full_scoring(settings, damage):
         conn.close()
     assert {m["mode"] for m in summary["scoring"].values()} == {"full"}
     assert all(m["reason"] for m in summary["scoring"].values())
+
+
+def test_a_mart_whose_history_window_rolled_on_continues_from_the_state():
+    frame = mart(days=24, seed=2)
+    first = frame.filter(pl.col("hour_at") < START + timedelta(days=17))
+    records, stored, _ = find_incidents(first, {})
+    outage = [r for r in records if r["metric"] == "delivery_rate" and r["provider"] == "gw-b"]
+    rolled = frame.filter(pl.col("hour_at") >= START + timedelta(days=2, hours=5))  # 53 hours fell out
+    later, _, how = find_incidents(rolled, {}, stored=stored)
+    assert {m["mode"] for m in how.values()} == {"incremental"}, how
+    assert how["send_volume"]["hours_scored"] == 24 * 7
+    again = [r for r in later if r["metric"] == "delivery_rate" and r["provider"] == "gw-b"]
+    assert outage and [r["start_at"] for r in again] == [r["start_at"] for r in outage]  # the same hours, shifted grid
