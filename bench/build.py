@@ -1,8 +1,11 @@
-"""Full dbt build on the generated scenario, then an incremental build after 1 % more events.
+"""Full dbt build on the generated scenario, then an incremental build after 1 % more events, and
+what of the incremental build is dbt's own overhead.
 
 The scenario is split in time so that the last ~1 % of events (by occurred_at) arrives after the
 first build, as the next hour's callbacks would: ingest 99 %, full build (timed), ingest the rest,
-incremental build (timed). The target: the incremental build costs at most 15 % of the full one.
+incremental build (timed). Then dbt's overhead, apart from the work of its nodes: a bare start
+(`dbt --version`), a parse with nothing changed (partial parsing), and from the incremental build's
+``run_results.json`` the time of its models and of its data tests (count, sum, mean per node).
 """
 
 from __future__ import annotations
@@ -69,10 +72,44 @@ def bench_build(work: Path, scratch: Path, line) -> dict:
         raise SystemExit(f"bench: incremental build failed: {incremental.reason}")
     line(f"incremental build after {n_late:,} more events", inc_seconds, None,
          f"= {inc_seconds / full_seconds:.0%} of the full build")
+    overhead = dbt_overhead(settings, line)
     return {
+        "dbt_overhead": overhead,
         "events_full": n_early, "events_added": n_late,
         "full_seconds": round(full_seconds, 2), "full_parts": {k: round(v, 2) for k, v in full.seconds.items()},
         "incremental_seconds": round(inc_seconds, 2),
         "incremental_parts": {k: round(v, 2) for k, v in incremental.seconds.items()},
         "incremental_share": round(inc_seconds / full_seconds, 3),
     }
+
+
+def dbt_overhead(settings, line) -> dict:
+    """dbt's start-up, its no-change parse, and the incremental build's node times by resource type."""
+    import json
+    import subprocess
+
+    from nudgelab.pipeline import dbt_executable, run_dbt
+
+    results = json.loads((settings.home / "dbt_target" / "run_results.json").read_text())
+    start = time.perf_counter()
+    subprocess.run([dbt_executable(), "--version"], capture_output=True, check=True)
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    code, _ = run_dbt(settings, ["parse"])
+    parse = time.perf_counter() - start
+    if code != 0:
+        raise SystemExit("bench: dbt parse failed")
+    by_type: dict[str, list[float]] = {}
+    for node in results["results"]:
+        kind = node["unique_id"].split(".", 1)[0]
+        by_type.setdefault(kind, []).append(float(node.get("execution_time") or 0.0))
+    line("dbt start-up alone (dbt --version)", startup)
+    line("dbt parse, nothing changed (partial parse)", parse)
+    out = {"startup_seconds": round(startup, 2), "parse_seconds": round(parse, 2),
+           "elapsed_seconds": round(float(results.get("elapsed_time") or 0.0), 2)}
+    for kind, times in sorted(by_type.items()):
+        line(f"incremental build: {len(times)} {kind} nodes", sum(times), None,
+             f"mean {1000 * sum(times) / len(times):.0f} ms a node")
+        out[kind] = {"nodes": len(times), "seconds": round(sum(times), 2),
+                     "mean_ms": round(1000 * sum(times) / len(times), 1)}
+    return out
