@@ -29,12 +29,6 @@ SHARE_SCOPE = ("campaign_id", "region")
 SILENCE_FOR = ("1h", "4h", "12h", "1d", "2d", "1w")
 
 
-def _value(metric: str, number: float | None) -> str:
-    if metric == "send_share" and number is not None:
-        return f"{number * 100:.2f} %"
-    return kpis.metric_value(metric, number)
-
-
 def _states(incidents: list[dict]) -> tuple[dict | None, str | None]:
     """Each incident's operator state (None: no ops.sqlite yet), and a problem reading it."""
     try:
@@ -92,9 +86,9 @@ elif states is None:
             "incident below creates it.")
 state_of = states or {}
 table = widgets.readable_alerts(shown).with_columns(
-    pl.struct("metric", "observed_value").map_elements(lambda r: _value(r["metric"], r["observed_value"]),
+    pl.struct("metric", "observed_value").map_elements(lambda r: kpis.metric_value(r["metric"], r["observed_value"]),
                                                        return_dtype=pl.String).alias("observed"),
-    pl.struct("metric", "expected_value").map_elements(lambda r: _value(r["metric"], r["expected_value"]),
+    pl.struct("metric", "expected_value").map_elements(lambda r: kpis.metric_value(r["metric"], r["expected_value"]),
                                                        return_dtype=pl.String).alias("expected"),
     pl.col("incident_id").map_elements(lambda i: state_of[i].describe() if i in state_of else "—",
                                        return_dtype=pl.String).alias("state"),
@@ -147,8 +141,8 @@ window = scored.filter((pl.col("ts") >= incident["start_at"]) & (pl.col("ts") <=
 st.subheader(f"{incident['metric']} in {incident['slice']}")
 st.write(f"From {incident['start_at']:%Y-%m-%d %H:%M} to {incident['end_at']:%Y-%m-%d %H:%M} UTC"
          f"{' (still open)' if incident['is_open'] else ''}: observed "
-         f"{_value(incident['metric'], incident['observed_value'])} against "
-         f"{_value(incident['metric'], incident['expected_value'])} expected; "
+         f"{kpis.metric_value(incident['metric'], incident['observed_value'])} against "
+         f"{kpis.metric_value(incident['metric'], incident['expected_value'])} expected; "
          f"{incident['messages_affected']:,.0f} messages affected.")
 if share is not None:
     carried, of, scope_text = share

@@ -116,9 +116,10 @@ def daily_series(days: list[dict]) -> dict[str, list[float | None]]:
 
 
 def metric_value(metric: str, value: float | None) -> str:
-    """An alert's observed or expected value: a rate as a percentage, a volume as messages an hour."""
+    """An alert's observed or expected value: a rate or a share (of a campaign's sends) as a percentage,
+    a volume as messages an hour."""
     if value is None:
         return "—"
-    if metric.endswith("_rate"):
+    if metric.endswith(("_rate", "_share")):
         return f"{value * 100:.2f} %"
     return f"{value:,.1f} / h"

@@ -48,3 +48,13 @@ def test_days_needed_at_the_current_enrolment_rate():
     assert kpis.days_needed(1000, 100, 1500) == 5
     assert kpis.days_needed(2000, 100, 1500) == 0
     assert kpis.days_needed(1000, 0, 1500) is None
+
+
+def test_alert_values_read_as_percentages_for_rates_and_shares_and_per_hour_for_volumes():
+    from experiments.anomalies.series import METRICS
+
+    for m in METRICS:
+        shown = kpis.metric_value(m.name, 0.25)
+        assert shown == ("25.00 %" if m.kind == "rate" else "0.2 / h"), (m.name, shown)
+    assert kpis.metric_value("send_volume", 1234.0) == "1,234.0 / h"
+    assert kpis.metric_value("click_rate", None) == "—"
