@@ -152,13 +152,13 @@ def find_incidents(frame: pl.DataFrame, region_tz: dict[str, str], params: Param
     for metric in METRICS:
         ms = (stored or {}).get(metric.name)
         why = "no stored state" if ms is None else None
+        # the state's check reads only the total slice: no copy of every slice's counts for it
+        num, den, _ = metric_counts(ss, metric, slice(total, total + 1))
         if ms is not None:
-            num, den, _ = metric_counts(ss, metric)
-            why = state_store.aligned(ms, keys, int(ss.hours[0]), num, den, total, threshold(p, len(keys)))
+            why = state_store.aligned(ms, keys, int(ss.hours[0]), num, den, 0, threshold(p, len(keys)))
         before = ms.stream.next if why is None else 0
         scored = score_metric(ss, metric, p, state=ms.stream if why is None else None)
-        num, den, _ = metric_counts(ss, metric)
-        states[metric.name] = MetricState(scored.state, keys, *state_store.column_totals(num, den, scored.state.next, total))
+        states[metric.name] = MetricState(scored.state, keys, *state_store.column_totals(num, den, scored.state.next, 0))
         how[metric.name] = {"mode": "incremental" if why is None else "full", "reason": why,
                             "hours_scored": int(scored.state.next - before)}
         spans = [sp for sp in scored.spans if not metric.only_total or not ss.grouping_of[sp.series]]

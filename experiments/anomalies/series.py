@@ -157,11 +157,11 @@ def _sum_parts(A: sp.csr_matrix, rows_g: np.ndarray, rows_parts: np.ndarray, den
         var[rows_g] = np.where(missing > 0, np.nan, A @ np.where(known, v_c, 0.0))
 
 
-def metric_counts(ss: SliceSet, metric: Metric) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """The metric's numerator and denominator matrices, hours younger than its settle time blanked
-    out, and the number of positions that can be judged now."""
-    num = ss.counts[metric.numerator].copy()
-    den = ss.counts[metric.denominator].copy() if metric.denominator else None
+def metric_counts(ss: SliceSet, metric: Metric, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """The metric's numerator and denominator matrices (of the slices ``rows``; all by default), hours
+    younger than its settle time blanked out, and the number of positions that can be judged now."""
+    num = ss.counts[metric.numerator][rows].copy()
+    den = ss.counts[metric.denominator][rows].copy() if metric.denominator else None
     T = ss.hours.size
     cut = max(T - metric.settle_hours, 0)
     num[:, cut:] = np.nan
