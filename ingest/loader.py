@@ -18,7 +18,6 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,10 +26,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import pyarrow as pa
 
-from ingest import hashing
 from ingest.contract import EVENT_TYPES, EventType
 from ingest.detect import PYTHON_READERS, reader_module, type_from_name
 from ingest.expectations import SuiteResult, validate_batch
+from ingest.hash_tables import build_hash_tables
 from ingest.normalise import file_sql, hash_context_sql, lit, q, typed_select_sql
 from ingest.readers.base import ReaderError
 from ingest.redact import redact_json, redact_reason, redact_text
@@ -140,50 +139,11 @@ def check_timezone(name: str | None) -> str | None:
     return name
 
 
-def _hasher(input_name: str) -> Callable[[str, str | None], str]:
-    if input_name == "recipient":
-        return lambda v, ctx: hashing.normalise_recipient(v, ctx)
-    if input_name == "phone":
-        return lambda v, ctx: hashing.normalise_phone(v, ctx)
-    if input_name == "sender":
-        return lambda v, ctx: hashing.normalise_contact(v, ctx)
-    if input_name == "email":
-        return lambda v, ctx: hashing.normalise_email(v)
-    if input_name == "ip":
-        return lambda v, ctx: hashing.normalise_ip(v)
-    raise ValueError(input_name)
-
-
 def _register(conn: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa.Array]) -> None:
     """A temp table from Python values (through Arrow)."""
     conn.register(f"{name}_arrow", pa.table(columns))
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
     conn.unregister(f"{name}_arrow")
-
-
-def _build_hash_tables(conn: duckdb.DuckDBPyConnection, present: set[str], key: bytes) -> dict[str, str]:
-    """For each identifier column, a temp table mapping each distinct value to its keyed hash."""
-    tables: dict[str, str] = {}
-    for input_name in sorted(n for n in ("recipient", "phone", "sender", "email", "ip") if n in present):
-        ctx = hash_context_sql(input_name, present)
-        pairs = rows(conn, f"SELECT DISTINCT s.{q(input_name)}, {ctx} FROM {STAGE} s "
-                           f"WHERE nullif(s.{q(input_name)}, '') IS NOT NULL")
-        normalise = _hasher(input_name)
-        values, contexts, hashed, reasons = [], [], [], []
-        for value, context in pairs:
-            values.append(value)
-            contexts.append(context)
-            try:
-                hashed.append(hashing.keyed_hash(normalise(value, context), key))
-                reasons.append(None)
-            except hashing.HashError as exc:
-                hashed.append(None)
-                reasons.append(f"{input_name}: {exc}")
-        table = f"hash_{input_name}"
-        _register(conn, table, {"value": pa.array(values, pa.string()), "context": pa.array(contexts, pa.string()),
-                                "hashed": pa.array(hashed, pa.string()), "reason": pa.array(reasons, pa.string())})
-        tables[input_name] = table
-    return tables
 
 
 def _redact_stage(conn: duckdb.DuckDBPyConnection, present: set[str], key: bytes) -> None:
@@ -426,7 +386,7 @@ def ingest_batch(
         return None, errors
     present = staged.present
     _redact_stage(conn, present, key)
-    hash_tables = _build_hash_tables(conn, present, key)
+    hash_tables = build_hash_tables(conn, present, key)
     # From here on every row carries its own order (_ord) and line: DuckDB may process in parallel
     # without keeping insertion order (the stage above needed it: its rowids are the file's order).
     conn.execute("SET preserve_insertion_order = false")
