@@ -248,15 +248,21 @@ def typed_select_sql(
     reason_sql = "coalesce(p._reason, nullif(concat_ws('; ', " + ", ".join(reasons) + "), ''))"
     outer = [f"p.{q(f.name)}" for f in spec.input_fields if f.name not in ("event_id", "is_bot", "bot_reason")]
     outer.append(f"{event_id_sql(spec)} AS event_id")
+    outer_join = ""
     if spec.name == "clicks":
-        is_bot, bot_reason = clicks_bot_sql()
+        is_bot, bot_reason = clicks_bot_sql("ua.reason" if "user_agent" in present else "CAST(NULL AS VARCHAR)")
         outer += [f"{is_bot} AS is_bot", f"{bot_reason} AS bot_reason"]
+        if "user_agent" in present:
+            # the patterns run once per distinct agent (a few dozen), not once per click
+            outer_join = (f"LEFT JOIN (SELECT agent, {bot_case_sql('agent')} AS reason FROM (SELECT DISTINCT "
+                          f"nullif(s.user_agent, '') AS agent FROM {stage} s WHERE s._type = {lit(spec.name)})) ua "
+                          f"ON ua.agent = p.user_agent")
     return (
         f"SELECT {', '.join(outer)}, p._extra, p._line, p._ord, p._file, {reason_sql} AS _reasons, FALSE AS _dup\n"
         f"FROM (SELECT {', '.join(inner)}, s._reason, s._extra, {LINE_SQL} AS _line, {ORD_SQL} AS _ord, "
         f"s._file\n"
         f"      FROM {stage} s {' '.join(joins)}\n"
-        f"      WHERE s._type = {lit(spec.name)}) p"
+        f"      WHERE s._type = {lit(spec.name)}) p {outer_join}"
     )
 
 
@@ -297,9 +303,9 @@ def event_id_sql(spec: EventType) -> str:
     return f"coalesce(p.event_id_given, {lit(spec.name[:3] + '-')} || md5(concat_ws('|', {', '.join(parts)})))"
 
 
-def clicks_bot_sql() -> tuple[str, str]:
-    """(is_bot, bot_reason) for clicks: the source's flag when given, else the user agent's."""
-    derived = bot_case_sql("p.user_agent")
+def clicks_bot_sql(derived: str) -> tuple[str, str]:
+    """(is_bot, bot_reason) for clicks: the source's flag when given, else the user agent's
+    (``derived``: the agent's bot reason, or NULL)."""
     return (
         f"coalesce(p.is_bot, ({derived}) IS NOT NULL)",
         f"coalesce(p.bot_reason, {derived}, CASE WHEN p.is_bot THEN 'flagged_by_source' END)",
