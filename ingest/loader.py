@@ -30,6 +30,7 @@ from ingest.contract import EVENT_TYPES, EventType
 from ingest.detect import PYTHON_READERS, reader_module, type_from_name
 from ingest.expectations import SuiteResult, validate_batch
 from ingest.hash_tables import build_hash_tables
+from ingest.lake import LakeSink
 from ingest.normalise import file_sql, hash_context_sql, lit, q, typed_select_sql
 from ingest.readers.base import ReaderError
 from ingest.redact import redact_json, redact_reason, redact_text
@@ -178,12 +179,14 @@ def _materialise_stage(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"ALTER TABLE {STAGE}_table RENAME TO {STAGE}")
 
 
-def _typed_table(conn, spec: EventType, present: set[str], hash_tables: dict[str, str], tz: str | None) -> str:
-    """Materialise the typed rows of one event type, with event ids, derived flags and reasons."""
+def _typed_table(conn, spec: EventType, present: set[str], hash_tables: dict[str, str], tz: str | None,
+                 sends: str) -> str:
+    """Materialise the typed rows of one event type, with event ids, derived flags and reasons
+    (``sends``: the relation of sends landed by earlier batches)."""
     name = f"typed_{spec.name}"
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {typed_select_sql(spec, STAGE, present, hash_tables, tz)}")
     if spec.name in ("deliveries", "clicks"):
-        _join_receipts_to_sends(conn, name)
+        _join_receipts_to_sends(conn, name, sends)
     if spec.name == "clicks":  # a click must reach a message or a user; a provider id alone says neither
         conn.execute(
             f"""UPDATE {name} SET _reasons = 'the click names only the provider''s message id ' || provider_message_id
@@ -192,7 +195,7 @@ def _typed_table(conn, spec: EventType, present: set[str], hash_tables: dict[str
     return name
 
 
-def _join_receipts_to_sends(conn: duckdb.DuckDBPyConnection, typed: str) -> None:
+def _join_receipts_to_sends(conn: duckdb.DuckDBPyConnection, typed: str, sends: str) -> None:
     """Receipts (and ESPs' opens and clicks) that carry only the provider's id get the message (and
     its user, campaign, channel) through the provider id recorded at send time, in the warehouse or
     in this same batch."""
@@ -211,7 +214,7 @@ def _join_receipts_to_sends(conn: duckdb.DuckDBPyConnection, typed: str) -> None
         FROM (
             SELECT provider_message_id, any_value(message_id) AS message_id, any_value(user_id) AS user_id,
                    any_value(campaign_id) AS campaign_id, any_value(channel) AS channel
-            FROM (SELECT provider_message_id, message_id, user_id, campaign_id, channel FROM raw.sends
+            FROM (SELECT provider_message_id, message_id, user_id, campaign_id, channel FROM {sends}
                   WHERE provider_message_id IN (SELECT provider_message_id FROM {typed} WHERE message_id IS NULL)
                   {sends_in_batch})
             WHERE provider_message_id IS NOT NULL
@@ -249,8 +252,9 @@ def _quarantine(conn: duckdb.DuckDBPyConnection, select: str, batch_id: str, key
 
 
 def _land_type(conn, spec: EventType, typed: str, batch_id: str, single: str, many: bool, present: set[str],
-               key: bytes) -> dict[str, dict[str, int]]:
-    """Insert the new good rows of one type, quarantine the bad ones; return the counts per file."""
+               key: bytes, history: str) -> dict[str, dict[str, int]]:
+    """Insert the new good rows of one type, quarantine the bad ones; return the counts per file.
+    ``history``: the relation holding this type's events landed by earlier batches."""
     # Duplicates: an event id seen earlier in this batch, or already landed by an earlier batch.
     # Grouping finds the few repeated ids cheaply; only those are ranked.
     conn.execute(
@@ -264,7 +268,7 @@ def _land_type(conn, spec: EventType, typed: str, batch_id: str, single: str, ma
         )
         SELECT _ord FROM ranked WHERE rank > 1
         UNION ALL
-        SELECT t._ord FROM {typed} t SEMI JOIN {spec.table} r ON r.event_id = t.event_id
+        SELECT t._ord FROM {typed} t SEMI JOIN {history} r ON r.event_id = t.event_id
         WHERE t._reasons IS NULL
         """
     )
@@ -359,8 +363,12 @@ def ingest_batch(
     event_type: str | None = None,
     timezone_name: str | None = None,
     validate: bool = True,
+    sink: LakeSink | None = None,
 ) -> tuple[BatchResult | None, list[str]]:
     """Ingest ``paths`` (one file, or small files of one shape) as one batch in one transaction.
+
+    With ``sink`` the batch lands in a lake (``ingest.lake``): deduplicated against the lake's
+    events, written out as Parquet inside the transaction, moved into place after the commit.
 
     Returns the batch (None when every file was refused) and one error line per refused file.
     Raises ReaderError when the batch as a whole cannot be read.
@@ -400,9 +408,11 @@ def ingest_batch(
         # sends first, so that receipts in the same batch can find their provider ids
         for kind in sorted((k for k in kinds if k in EVENT_TYPES), key=lambda k: (k != "sends", k)):
             spec = EVENT_TYPES[kind]
-            typed = _typed_table(conn, spec, present, hash_tables, timezone_name)
+            typed = _typed_table(conn, spec, present, hash_tables, timezone_name,
+                                 sink.history(EVENT_TYPES["sends"]) if sink else EVENT_TYPES["sends"].table)
+            history = sink.history(spec) if sink else spec.table
             for file, counts in _land_type(conn, spec, typed, result.batch_id, single, len(paths) > 1, present,
-                                           key).items():
+                                           key, history).items():
                 files[file].by_type[kind] = counts
         for kind in kinds:
             if kind in EVENT_TYPES:
@@ -432,15 +442,22 @@ def ingest_batch(
                 if kind in EVENT_TYPES and counts["loaded"]:
                     result.validation.append(validate_batch(conn, kind, result.batch_id, counts["loaded"]))
         _record_batch(conn, result, started)
+        if sink is not None:
+            sink.stage_batch(conn, result.batch_id,
+                             [k for k, c in result.by_type.items() if k in EVENT_TYPES and c["loaded"]])
         conn.execute("COMMIT")
     except BaseException:
         try:  # a failed statement may have ended the transaction already; the first error is the one to tell
             conn.execute("ROLLBACK")
         except duckdb.Error:
             pass
+        if sink is not None:
+            sink.discard_batch(result.batch_id)
         raise
     finally:
         _clean_up(conn)
+    if sink is not None:
+        sink.publish_batch(result.batch_id)
     result.seconds = time.perf_counter() - started_clock
     return result, errors
 

@@ -10,6 +10,7 @@ by one, so only the file at fault is left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ingest.detect import detect_format, expand, type_from_name
 from ingest.hashing import key_fingerprint
+from ingest.lake import LakeSink, lake_root
 from ingest.loader import IngestSummary, check_timezone, ingest_batch
 from ingest.readers.base import ReaderError
-from ingest.schema import HashKeyMismatch, check_hash_key, recorded_fingerprint
+from ingest.schema import HashKeyMismatch, check_hash_key, ensure_raw_schema, recorded_fingerprint
 from ingest.spool import closed_files, mark_done, spool_format
 from ingest.stage import header_line
-from warehouse.connections import connect_build
+from warehouse.connections import connect_build, connect_file
 from warehouse.lock import warehouse_lock
 from warehouse.settings import Settings
 
@@ -86,8 +88,10 @@ def run_ingest(
     spool: bool = False,
     show_progress: bool = False,
     quiet: bool = False,
+    lake: Path | None = None,
 ) -> IngestSummary:
-    """Ingest every file under ``paths`` (and the spool's closed files when ``spool``).
+    """Ingest every file under ``paths`` (and the spool's closed files when ``spool``) into the
+    warehouse, or with ``lake`` into that lake folder (``ingest.lake``).
 
     A file that cannot be read is reported in ``summary.errors`` and the others still load.
     Raises ReaderError (one line) when nothing can be attempted at all (a bad option, another
@@ -111,15 +115,39 @@ def run_ingest(
         if not summary.errors:
             summary.errors.append("nothing to ingest: no files found" + (" (spool is empty)" if spool else ""))
         return summary
-    with warehouse_lock(settings.home, "nudgelab ingest"):
-        _ingest_files(settings, files, summary, fmt, event_type, tz, show_progress, quiet)
+    if lake is None:
+        target = _Target(lambda: connect_build(settings), None)
+        with warehouse_lock(settings.home, "nudgelab ingest"):
+            _ingest_files(settings, target, files, summary, fmt, event_type, tz, show_progress, quiet)
+        return summary
+    try:
+        sink = LakeSink(lake_root(lake))
+        sink.work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ReaderError(f"cannot use {lake} as a lake: {exc}") from exc
+    target = _Target(lambda: connect_file(sink.landing, "the lake's working database"), sink)
+    with warehouse_lock(sink.work, "nudgelab ingest --to lake"):
+        _ingest_files(settings, target, files, summary, fmt, event_type, tz, show_progress, quiet)
     return summary
 
 
-def _ingest_files(settings: Settings, files: list[tuple[Path, bool]], summary: IngestSummary, fmt: str,
-                  event_type: str | None, timezone_name: str | None, show_progress: bool, quiet: bool) -> None:
-    conn = connect_build(settings)
+@dataclass
+class _Target:
+    """Where batches land: the warehouse (no sink) or a lake's working database and its sink."""
+
+    connect: Callable[[], duckdb.DuckDBPyConnection]
+    sink: LakeSink | None
+
+
+def _ingest_files(settings: Settings, target: _Target, files: list[tuple[Path, bool]], summary: IngestSummary,
+                  fmt: str, event_type: str | None, timezone_name: str | None, show_progress: bool,
+                  quiet: bool) -> None:
+    conn = target.connect()
     try:
+        if target.sink is not None:  # settle what a crashed run left, before anything new lands
+            ensure_raw_schema(conn)
+            for note in target.sink.recover(conn):  # on stderr even under --json: it is not the summary
+                Console(stderr=True).print(note, highlight=False, soft_wrap=True)
         key = settings.hash_key(create=recorded_fingerprint(conn) is None)
         try:
             check_hash_key(conn, key_fingerprint(key))
@@ -140,28 +168,28 @@ def _ingest_files(settings: Settings, files: list[tuple[Path, bool]], summary: I
             for batch in batches:
                 progress.update(task, description=batch.paths[0].name if len(batch.paths) == 1
                                 else f"{len(batch.paths)} files from {batch.paths[0].name}")
-                conn = _run_batch(settings, conn, batch, key, timezone_name, summary, console,
+                conn = _run_batch(target, conn, batch, key, timezone_name, summary, console,
                                   quiet or show_progress)
                 progress.advance(task, len(batch.paths))
     finally:
         conn.close()
 
 
-def _run_batch(settings: Settings, conn: duckdb.DuckDBPyConnection, batch: Batch, key: bytes,
+def _run_batch(target: _Target, conn: duckdb.DuckDBPyConnection, batch: Batch, key: bytes,
                timezone_name: str | None, summary: IngestSummary, console: Console,
                quiet: bool) -> duckdb.DuckDBPyConnection:
     """Ingest one planned batch; on failure of a group, each of its files alone. Returns the
     connection to go on with (a new one if the failure broke the old)."""
     try:
         result, refused = ingest_batch(conn, batch.paths, key=key, fmt=batch.fmt, event_type=batch.event_type,
-                                       timezone_name=timezone_name)
+                                       timezone_name=timezone_name, sink=target.sink)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one file's (or group's) problem, never the run's
-        conn = _usable(settings, conn)
+        conn = _usable(target, conn)
         if len(batch.paths) > 1:
             for path in batch.paths:
-                conn = _run_batch(settings, conn, Batch([path], batch.fmt, batch.event_type, batch.from_spool),
+                conn = _run_batch(target, conn, Batch([path], batch.fmt, batch.event_type, batch.from_spool),
                                   key, timezone_name, summary, console, quiet)
             return conn
         summary.errors.append(_one_line(batch.paths[0], exc))
@@ -182,7 +210,7 @@ def _run_batch(settings: Settings, conn: duckdb.DuckDBPyConnection, batch: Batch
     return conn
 
 
-def _usable(settings: Settings, conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def _usable(target: _Target, conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """The same connection if it still answers, else a fresh one (DuckDB invalidates a database
     after some I/O errors, such as a full disk)."""
     try:
@@ -193,4 +221,4 @@ def _usable(settings: Settings, conn: duckdb.DuckDBPyConnection) -> duckdb.DuckD
             conn.close()
         except duckdb.Error:
             pass
-        return connect_build(settings)
+        return target.connect()

@@ -37,6 +37,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lake_target(args: argparse.Namespace) -> Path | None:
+    """``--to warehouse`` (the default) or ``--to lake DIR``; words after DIR are PATHs."""
+    words = args.to or ["warehouse"]
+    if words[0] == "warehouse" and len(words) == 1:
+        return None
+    if words[0] == "lake" and len(words) >= 2:
+        args.paths = [*words[2:], *args.paths]
+        return Path(words[1])
+    raise CliError("--to takes `warehouse` or `lake DIR`")
+
+
 def _step(line: str) -> None:
     print(f"  · {line}", file=sys.stderr, flush=True)
 
@@ -45,6 +56,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.runner import run_ingest
 
     settings = load_settings()
+    lake = _lake_target(args)
     if not args.paths and not args.spool:
         raise CliError("give at least one PATH, or --spool to drain the spool")
     from ingest.readers.base import ReaderError
@@ -60,6 +72,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             spool=args.spool,
             show_progress=not args.json and sys.stderr.isatty() or args.progress,
             quiet=args.json,
+            lake=lake,
         )
     except (ReaderError, MissingHashKey) as exc:
         raise CliError(str(exc)) from exc
@@ -201,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "experiment definitions)")
     ing.add_argument("--timezone", help="IANA zone of naive timestamps in the source (without it they are quarantined)")
     ing.add_argument("--spool", action="store_true", help="also drain $NUDGELAB_HOME/spool/")
+    ing.add_argument("--to", nargs="+", metavar="TARGET",
+                     help="`warehouse` (default: the raw tables of $NUDGELAB_HOME/warehouse.duckdb) or `lake DIR`: "
+                     "the same events as Parquet under DIR, one folder per type, partitioned by event_date "
+                     "(Hive style), with the ledger in DIR/_ledger and the quarantine in DIR/_quarantine")
     ing.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")
     ing.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     ing.set_defaults(func=_cmd_ingest)

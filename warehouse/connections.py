@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import duckdb
 
@@ -20,14 +21,19 @@ def _prepare(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A read-write connection to the build database (one writing process at a time)."""
     settings.ensure()
+    return connect_file(settings.warehouse_path)
+
+
+def connect_file(path: Path, what: str = "the warehouse") -> duckdb.DuckDBPyConnection:
+    """A read-write connection to the database file ``path`` (created private)."""
     try:
-        conn = open_database(settings.warehouse_path)
+        conn = open_database(path)
     except duckdb.IOException as exc:  # DuckDB's own file lock: a process outside the pipeline lock
         raise WarehouseBusy(
-            f"the warehouse is busy: {duckdb_holder(str(exc))} has {settings.warehouse_path} open; nothing was "
+            f"{what} is busy: {duckdb_holder(str(exc))} has {path} open; nothing was "
             "changed, try again when it finishes") from exc
-    if settings.warehouse_path.stat().st_mode & 0o077:
-        os.chmod(settings.warehouse_path, 0o600)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
     return _prepare(conn)
 
 
