@@ -132,6 +132,48 @@ class LakeSink:
         return notes
 
 
+def attach_lake(conn: duckdb.DuckDBPyConnection, root: Path) -> dict[str, int]:
+    """Make the raw layer of the warehouse on ``conn`` the lake at ``root``: each raw table (events,
+    ledger, quarantine) becomes a view over the lake's files, with the raw table's columns and
+    types, so dbt's sources, the build's scoping of tests to new rows and the published ledger read
+    the lake. Files added later are read as they come (the views list folders, not files); a type
+    whose folder was empty until now needs this again. Refuses a warehouse whose raw tables hold
+    rows of their own. Returns the files found per view."""
+    from ingest.schema import ensure_raw_schema
+
+    if not root.is_dir():
+        raise FileNotFoundError(f"no lake at {root}: land one with `nudgelab ingest --to lake {root}`")
+    ensure_raw_schema(conn)
+    model = duckdb.connect()
+    ensure_raw_schema(model)
+    layout = [(spec.table, root / spec.name, "event_date=*/*.parquet") for spec in EVENT_TYPES.values()]
+    layout += [(table, root / place, "*.parquet") for table, place in LEDGER_TABLES]
+    tables = {f"raw.{name}" for (name,) in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' AND database_name = current_database()"
+    ).fetchall()}
+    for table, _, _ in layout:
+        if table in tables and conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+            raise ValueError(f"{table} holds rows of its own: a warehouse built from a lake needs its own "
+                             "NUDGELAB_HOME")
+    found = {}
+    for table, folder, pattern in layout:
+        columns = model.execute(f"DESCRIBE {table}").fetchall()
+        typed = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind, *_ in columns)
+        files = sorted(folder.glob(pattern))
+        found[table] = len(files)
+        if files:
+            source = (f"read_parquet({lit(str(folder / pattern))}, hive_partitioning = {str('=' in pattern).lower()}, "
+                      "union_by_name = true)")
+            select = f"SELECT {typed} FROM {source}"
+        else:
+            select = f"SELECT {typed} FROM (SELECT {', '.join(f'NULL AS {n}' for n, *_ in columns)}) WHERE FALSE"
+        if table in tables:
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
+    model.close()
+    return found
+
+
 def _sync_tree(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():

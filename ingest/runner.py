@@ -148,6 +148,10 @@ def _ingest_files(settings: Settings, target: _Target, files: list[tuple[Path, b
             ensure_raw_schema(conn)
             for note in target.sink.recover(conn):  # on stderr even under --json: it is not the summary
                 Console(stderr=True).print(note, highlight=False, soft_wrap=True)
+        elif conn.execute("SELECT count(*) FROM duckdb_views() WHERE schema_name = 'raw' AND view_name = 'sends' "
+                          "AND database_name = current_database()").fetchone()[0]:
+            raise ReaderError(f"the warehouse in {settings.home} reads its raw layer from a lake (nudgelab build "
+                              "--from-lake): land new files there with `nudgelab ingest --to lake DIR`")
         key = settings.hash_key(create=recorded_fingerprint(conn) is None)
         try:
             check_hash_key(conn, key_fingerprint(key))

@@ -63,7 +63,13 @@ CREATE TABLE IF NOT EXISTS raw.quarantine (
 def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema and its tables when missing (safe to call on every run)."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    # a warehouse built from a lake reads its raw layer through views (ingest.lake.attach_lake)
+    views = {name for (name,) in conn.execute(
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'raw' AND database_name = current_database()"
+    ).fetchall()}
     for spec in EVENT_TYPES.values():
+        if spec.name in views:
+            continue
         cols = ",\n    ".join(f"{f.name} {f.sql_type}" for f in spec.columns)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {spec.table} (\n    {cols}\n)")
         # a contract that gained a column since the table was made: add it (older rows read NULL)

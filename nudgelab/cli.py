@@ -103,7 +103,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
 
     result = build(settings, full_refresh=args.full_refresh, select=args.select, echo=echo,
-                   test_all_rows=args.test_all_rows)
+                   test_all_rows=args.test_all_rows, lake=Path(args.from_lake) if args.from_lake else None)
     if not result.success:
         raise CliError(f"build not published: {result.reason}")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bld.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
     bld.add_argument("--select", help="dbt node selection (default: everything)")
+    bld.add_argument("--from-lake", metavar="DIR",
+                     help="read the raw layer from the lake at DIR (landed by `nudgelab ingest --to lake DIR`): "
+                     "the warehouse's raw tables become views over its Parquet files, and stay so")
     bld.add_argument("--test-all-rows", action="store_true",
                      help="run the data tests on every row, not only on what arrived since the last build "
                      "(a full refresh always does)")

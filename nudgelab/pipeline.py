@@ -155,13 +155,33 @@ def build(
     select: str | None = None,
     echo: Callable[[str], None] | None = None,
     test_all_rows: bool = False,
+    lake: Path | None = None,
 ) -> BuildResult:
-    """dbt build → audit → publish. Publishes only when dbt (models and tests) and the audit pass."""
+    """dbt build → audit → publish. Publishes only when dbt (models and tests) and the audit pass.
+    With ``lake``, the raw layer is first pointed at that lake (``ingest.lake.attach_lake``)."""
     settings.ensure()
-    if not settings.warehouse_path.exists():
+    if lake is None and not settings.warehouse_path.exists():
         return BuildResult(False, f"no warehouse at {settings.warehouse_path}: run `nudgelab ingest` first")
     with warehouse_lock(settings.home, "nudgelab build"):
+        if lake is not None:
+            problem = _attach_lake(settings, lake)
+            if problem:
+                return BuildResult(False, problem)
         return _build(settings, full_refresh=full_refresh, select=select, echo=echo, test_all_rows=test_all_rows)
+
+
+def _attach_lake(settings: Settings, lake: Path) -> str | None:
+    """Point the warehouse's raw layer at ``lake``; the reason it cannot be, or None."""
+    from ingest.lake import attach_lake, lake_root
+
+    conn = connect_build(settings)
+    try:
+        attach_lake(conn, lake_root(lake))
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    finally:
+        conn.close()
+    return None
 
 
 def _build(settings: Settings, *, full_refresh: bool, select: str | None, echo: Callable[[str], None] | None,

@@ -61,11 +61,15 @@ def _q(name: str) -> str:
 
 def _tables(conn: duckdb.DuckDBPyConnection, schemas: tuple[str, ...],
             named: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
-    """(schema, table) of the base tables in ``schemas`` plus the ``named`` ones that exist."""
+    """(schema, table) of the base tables in ``schemas`` plus the ``named`` ones that exist (as a
+    table, or as a view: a warehouse built from a lake reads its ledger through views)."""
     found = rows(conn, "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
                        "AND NOT temporary ORDER BY 1, 2")
+    views = rows(conn, "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = current_database() "
+                       "AND NOT temporary AND NOT internal ORDER BY 1, 2")
     wanted = set(named)
-    return [(s, t) for s, t in found if s in schemas or (s, t) in wanted]
+    return sorted({(s, t) for s, t in found if s in schemas or (s, t) in wanted}
+                  | {(s, t) for s, t in views if (s, t) in wanted})
 
 
 def table_digest(conn: duckdb.DuckDBPyConnection, relation: str) -> list:
