@@ -8,6 +8,11 @@ STAMP  := $(VENV)/.installed-stamp
 # environment, inside .venv, exactly its own lock
 GBSTATS      := $(VENV)/references/gbstats
 GBSTATS_LOCK := tests/references/gbstats.lock
+# Apache Spark for `make test-spark` (dbt-spark's session method, pyspark): its own environment
+# inside .venv, so the main one stays exactly the lock; pyspark comes as a 435 MB source archive
+# that takes ~20 s to build: installed once here, the stamp keeps it
+SPARK_ENV  := $(VENV)/references/spark
+SPARK_LOCK := tests/references/spark.lock
 export NUDGELAB_HOME ?= $(CURDIR)/.nudgelab
 # the generated inputs hold raw phone numbers and e-mails: they stay outside NUDGELAB_HOME
 DEMO_DATA ?= $(CURDIR)/demo-data
@@ -23,12 +28,13 @@ STREAMLIT_FLAGS := --server.address 127.0.0.1 --server.headless true --browser.g
                    --client.toolbarMode minimal
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup references browser kannel demo app test bench nab lock upgrade-lock clean help
+.PHONY: setup references spark java browser kannel demo app test test-spark bench nab lock upgrade-lock clean help
 
 help:
 	@echo "make demo          generate, ingest, build, publish and score a scenario, then serve the app on :$(APP_PORT)"
 	@echo "make app           serve the app on the current snapshot (http://127.0.0.1:$(APP_PORT))"
-	@echo "make test          set up and run the test suite"
+	@echo "make test          set up and run the test suite (the Spark equivalence tests included)"
+	@echo "make test-spark    the same project on Apache Spark: builds and equivalence with DuckDB"
 	@echo "make bench         benchmarks with ratios against baselines measured in the same run"
 	@echo "make nab           score the anomaly detector on the Numenta Anomaly Benchmark v1.1 (fetched once)"
 	@echo "make lock          recompile $(LOCK) after a change to pyproject.toml (keeps every pin it can)"
@@ -53,6 +59,18 @@ $(GBSTATS)/.installed-stamp: $(GBSTATS_LOCK) | $(STAMP)
 	touch $@
 
 references: $(GBSTATS)/.installed-stamp
+
+$(SPARK_ENV)/.installed-stamp: $(SPARK_LOCK) | $(STAMP)
+	@test -x $(SPARK_ENV)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(SPARK_ENV)
+	$(BIN)/uv pip sync --quiet --python $(SPARK_ENV)/bin/python --require-hashes $(SPARK_LOCK)
+	touch $@
+
+spark: $(SPARK_ENV)/.installed-stamp java
+
+# Spark needs a Java runtime (17 is what pyspark 4 supports): install one when missing.
+java:
+	@command -v java >/dev/null || \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openjdk-17-jre-headless )
 
 # The browser test drives Debian's Chromium through chromedriver: install both when missing.
 browser:
@@ -91,19 +109,26 @@ nab: setup
 	@test -d $(NAB_DIR)/data || git clone -q --depth 1 --branch v1.1 https://github.com/numenta/NAB.git $(NAB_DIR)
 	$(BIN)/python -m experiments.anomalies.nab --data $(NAB_DIR)/data --labels $(NAB_DIR)/labels/combined_windows.json
 
-test: setup references browser kannel
-	$(BIN)/python -m pytest -q
+test: setup references browser kannel spark
+	$(BIN)/python -m pytest -q -m "not spark"
+	$(MAKE) --no-print-directory test-spark
 
-bench: setup references kannel
+# Spark binds its driver to 127.0.0.1 only (SPARK_LOCAL_IP and the profile's driver host).
+test-spark: setup spark
+	SPARK_LOCAL_IP=127.0.0.1 NUDGELAB_SPARK_DBT=$(SPARK_ENV)/bin/dbt $(BIN)/python -m pytest -q -m spark
+
+bench: setup references kannel spark
 	$(BIN)/python -m bench
 
 lock: setup
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK)
 	$(BIN)/uv pip compile tests/references/gbstats.in $(filter-out --extra dev,$(LOCK_FLAGS)) -o $(GBSTATS_LOCK)
+	$(BIN)/uv pip compile tests/references/spark.in -c $(LOCK) $(filter-out --extra dev,$(LOCK_FLAGS)) -o $(SPARK_LOCK)
 
 upgrade-lock: setup
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(LOCK)
 	$(BIN)/uv pip compile tests/references/gbstats.in $(filter-out --extra dev,$(LOCK_FLAGS)) --upgrade -o $(GBSTATS_LOCK)
+	$(BIN)/uv pip compile tests/references/spark.in -c $(LOCK) $(filter-out --extra dev,$(LOCK_FLAGS)) --upgrade -o $(SPARK_LOCK)
 
 clean:
 	rm -rf $(VENV) .nudgelab demo-data .pytest_cache

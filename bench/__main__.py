@@ -1,7 +1,8 @@
 """``make bench``: every benchmark, each next to a baseline run here.
 
 Sections (``BENCH_SECTIONS``, comma-separated; all by default): experiments (the engine against
-a per-comparison loop), anomalies (against per-series STL), small_files, dispatch (planning for a
+a per-comparison loop), anomalies (against per-series STL), small_files, spark (the same lake
+built on DuckDB and on local Spark), dispatch (planning for a
 million recipients; the worker into Kannel against a bare sendsms client), receiver (callbacks
 into the spool against a minimal ASGI app), then the generator, ingest (against DuckDB's own
 ``read_csv`` / ``read_parquet`` into a table; all together, then each event type alone), build and
@@ -117,7 +118,7 @@ def main() -> int:
     days = int(os.environ.get("BENCH_DAYS", "30"))
     ingest_target = int(os.environ.get("BENCH_INGEST_ROWS", "5000000"))
     sections = set(os.environ.get("BENCH_SECTIONS",
-                                  "experiments,anomalies,small_files,dispatch,receiver,generate,ingest,build,app").split(","))
+                                  "experiments,anomalies,small_files,dispatch,receiver,spark,generate,ingest,build,app").split(","))
     results: dict = {"machine": {"cpus": os.cpu_count()}, "users": users, "days": days}
     OUT.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="nudgelab-bench-"))
@@ -147,6 +148,11 @@ def main() -> int:
 
             print("receiver: delivery-report callbacks into the spool, beside a minimal ASGI app", flush=True)
             results["receiver"] = bench_receiver(_line, scratch)
+        if "spark" in sections:
+            from bench.spark import bench_spark
+
+            print("the same lake built on DuckDB and on local Spark", flush=True)
+            results["spark"] = bench_spark(scratch, _line)
         if sections & {"generate", "ingest", "build", "app"}:
             print(f"generator: {users:,} users × {days} days", flush=True)
         for fmt in (("csv", "parquet") if sections & {"generate", "ingest", "build", "app"} else ()):

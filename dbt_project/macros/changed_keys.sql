@@ -10,7 +10,9 @@
     successful build of it (see record_watermark). Kept apart from the models' rows so that a
     build that writes no row still moves its watermark. -#}
 {% macro watermark_relation() -%}
-    {{ return(api.Relation.create(database=target.database, schema='meta', identifier='dbt_watermarks')) }}
+    {#- Spark has no database above its schemas -#}
+    {{ return(api.Relation.create(database=(target.database if target.database is defined else none), schema='meta',
+                                  identifier='dbt_watermarks')) }}
 {%- endmacro %}
 
 {#- on-run-start: create the watermark table when missing. -#}
@@ -27,7 +29,15 @@
 {#- The watermark recorded for a model (by its table name), as a scalar subquery; a model with
     none recorded gets a time before any data, so it takes every raw row as new. -#}
 {% macro recorded_watermark(model_name) -%}
+    {{ return(adapter.dispatch('recorded_watermark', 'nudgelab')(model_name)) }}
+{%- endmacro %}
+{% macro default__recorded_watermark(model_name) -%}
     (select coalesce(max(ingested_through), {{ before_any_data() }}) from {{ watermark_relation() }}
+     where model = '{{ model_name }}')
+{%- endmacro %}
+{#- Spark: the table is append-only (no DELETE on Parquet): the latest recorded row wins. -#}
+{% macro spark__recorded_watermark(model_name) -%}
+    (select coalesce(max_by(ingested_through, recorded_at), {{ before_any_data() }}) from {{ watermark_relation() }}
      where model = '{{ model_name }}')
 {%- endmacro %}
 
@@ -47,7 +57,9 @@
             {%- do bounds.append(recorded_watermark(parent.alias or parent.name)) -%}
         {%- endif -%}
     {%- endfor -%}
+    {%- if target.type != 'spark' %}
     delete from {{ watermark_relation() }} where model = '{{ this.identifier }}';
+    {%- endif %}
     insert into {{ watermark_relation() }} (model, ingested_through, recorded_at)
     select '{{ this.identifier }}',
            {% if bounds | length == 1 %}{{ bounds[0] }}{% else %}least({{ bounds | join(', ') }}){% endif %},

@@ -43,7 +43,7 @@
     (extract(epoch from {{ end_ts }}) - extract(epoch from {{ start_ts }}))
 {%- endmacro %}
 {% macro spark__seconds_between(start_ts, end_ts) -%}
-    (unix_timestamp({{ end_ts }}) - unix_timestamp({{ start_ts }}))
+    (cast(unix_micros({{ end_ts }}) - unix_micros({{ start_ts }}) as double) / 1e6)
 {%- endmacro %}
 
 {#- Every hour from start_at to end_at of each row of `relation`, as hour_at, beside the row's
