@@ -60,16 +60,13 @@ class LakeSink:
         self.landing = self.work / "landing.duckdb"
         self.staging = self.work / "staging"
 
-    def files_of(self, spec: EventType) -> list[Path]:
-        return sorted((self.root / spec.name).glob("event_date=*/*.parquet"))
-
     def history(self, spec: EventType) -> str:
         """SQL relation of the events of ``spec`` landed by earlier batches."""
-        files = self.files_of(spec)
-        if not files:
+        pattern = "event_date=*/*.parquet"
+        if next((self.root / spec.name).glob(pattern), None) is None:
             return spec.table  # the working table: empty outside a batch
-        listed = ", ".join(lit(str(f)) for f in files)
-        return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
+        return (f"read_parquet({lit(str(self.root / spec.name / pattern))}, hive_partitioning = true, "
+                "union_by_name = true)")
 
     def stage_batch(self, conn: duckdb.DuckDBPyConnection, batch_id: str, landed_types: list[str]) -> None:
         """Inside the batch's transaction: write its rows and ledger entries to staging (synced),

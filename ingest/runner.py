@@ -116,17 +116,16 @@ def run_ingest(
             summary.errors.append("nothing to ingest: no files found" + (" (spool is empty)" if spool else ""))
         return summary
     if lake is None:
-        target = _Target(lambda: connect_build(settings), None)
-        with warehouse_lock(settings.home, "nudgelab ingest"):
-            _ingest_files(settings, target, files, summary, fmt, event_type, tz, show_progress, quiet)
-        return summary
-    try:
-        sink = LakeSink(lake_root(lake))
-        sink.work.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise ReaderError(f"cannot use {lake} as a lake: {exc}") from exc
-    target = _Target(lambda: connect_file(sink.landing, "the lake's working database"), sink)
-    with warehouse_lock(sink.work, "nudgelab ingest --to lake"):
+        target, lock_home, purpose = _Target(lambda: connect_build(settings), None), settings.home, "nudgelab ingest"
+    else:
+        try:
+            sink = LakeSink(lake_root(lake))
+            sink.work.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ReaderError(f"cannot use {lake} as a lake: {exc}") from exc
+        target = _Target(lambda: connect_file(sink.landing, "the lake's working database"), sink)
+        lock_home, purpose = sink.work, "nudgelab ingest --to lake"
+    with warehouse_lock(lock_home, purpose):
         _ingest_files(settings, target, files, summary, fmt, event_type, tz, show_progress, quiet)
     return summary
 
