@@ -2,7 +2,8 @@
 
 Sections (``BENCH_SECTIONS``, comma-separated; all by default): experiments (the engine against
 a per-comparison loop), anomalies (against per-series STL), small_files, spark (the same lake
-built on DuckDB and on local Spark), dispatch (planning for a
+built on DuckDB and on local Spark), flatness (the same increment built onto 1 M and 10 M
+events), dispatch (planning for a
 million recipients; the worker into Kannel against a bare sendsms client), receiver (callbacks
 into the spool against a minimal ASGI app), then the generator, ingest (against DuckDB's own
 ``read_csv`` / ``read_parquet`` into a table; all together, then each event type alone), build and
@@ -118,7 +119,7 @@ def main() -> int:
     days = int(os.environ.get("BENCH_DAYS", "30"))
     ingest_target = int(os.environ.get("BENCH_INGEST_ROWS", "5000000"))
     sections = set(os.environ.get("BENCH_SECTIONS",
-                                  "experiments,anomalies,small_files,dispatch,receiver,spark,generate,ingest,build,app").split(","))
+                                  "experiments,anomalies,small_files,dispatch,receiver,spark,flatness,generate,ingest,build,app").split(","))
     results: dict = {"machine": {"cpus": os.cpu_count()}, "users": users, "days": days}
     OUT.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="nudgelab-bench-"))
@@ -148,6 +149,11 @@ def main() -> int:
 
             print("receiver: delivery-report callbacks into the spool, beside a minimal ASGI app", flush=True)
             results["receiver"] = bench_receiver(_line, scratch)
+        if "flatness" in sections:
+            from bench.flatness import bench_flatness
+
+            print("incremental build: the same increment onto a warehouse ten times larger", flush=True)
+            results["flatness"] = bench_flatness(scratch, _line)
         if "spark" in sections:
             from bench.spark import bench_spark
 

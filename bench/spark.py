@@ -58,7 +58,7 @@ def bench_spark(scratch: Path, line) -> list[dict]:
         spark_seconds = time.perf_counter() - start
         if done.returncode:
             raise SystemExit(f"bench: the Spark build failed: {done.stdout[-2000:]}")
-        line(f"build {events:,} events: DuckDB (build, audit, publish)", duck_seconds, events,
+        line(f"build {events:,} events: DuckDB (build, audit, publish)", duck_seconds, None,
              f"Spark dbt build {spark_seconds:.1f} s; Spark / DuckDB {spark_seconds / duck_seconds:.1f}×")
         figures.append({"users": users, "days": days, "events": events, "duckdb_seconds": round(duck_seconds, 1),
                         "spark_seconds": round(spark_seconds, 1), "ratio": round(spark_seconds / duck_seconds, 1)})
