@@ -115,7 +115,7 @@ test: setup references browser kannel spark
 
 # Spark binds its driver to 127.0.0.1 only (SPARK_LOCAL_IP and the profile's driver host).
 test-spark: setup spark
-	SPARK_LOCAL_IP=127.0.0.1 NUDGELAB_SPARK_DBT=$(SPARK_ENV)/bin/dbt $(BIN)/python -m pytest -q -m spark
+	SPARK_LOCAL_IP=127.0.0.1 NUDGELAB_SPARK_DBT=$(CURDIR)/$(SPARK_ENV)/bin/dbt $(BIN)/python -m pytest -q -m spark
 
 bench: setup references kannel spark
 	$(BIN)/python -m bench

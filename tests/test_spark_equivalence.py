@@ -33,7 +33,8 @@ EXPERIMENT_MARTS = ("dim_experiments", "fct_experiment_stats", "fct_experiment_q
 
 
 def _spark_dbt() -> Path:
-    path = Path(os.environ.get("NUDGELAB_SPARK_DBT", ROOT / ".venv" / "references" / "spark" / "bin" / "dbt"))
+    # resolved here: dbt runs from the scenario's folder, where a relative path would not lead
+    path = Path(os.environ.get("NUDGELAB_SPARK_DBT", ROOT / ".venv" / "references" / "spark" / "bin" / "dbt")).absolute()
     if not path.exists():
         pytest.fail(f"no Spark environment at {path}: run `make test-spark` (it installs it)")
     return path
