@@ -110,7 +110,7 @@ nab: setup
 	$(BIN)/python -m experiments.anomalies.nab --data $(NAB_DIR)/data --labels $(NAB_DIR)/labels/combined_windows.json
 
 test: setup references browser kannel spark
-	$(BIN)/python -m pytest -q -m "not spark"
+	$(BIN)/python -m pytest -q -m "not spark" --durations=15
 	$(MAKE) --no-print-directory test-spark
 
 # Spark binds its driver to 127.0.0.1 only (SPARK_LOCAL_IP and the profile's driver host).
