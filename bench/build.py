@@ -41,9 +41,21 @@ def split_last_share(source: Path, early: Path, late: Path, share: float) -> tup
     return n_early, n_late
 
 
+def timed_build(settings, what: str):
+    """``nudgelab build`` timed; a failed build stops the bench with its reason."""
+    from nudgelab.pipeline import build
+
+    start = time.perf_counter()
+    result = build(settings)
+    seconds = time.perf_counter() - start
+    if not result.success:
+        raise SystemExit(f"bench: {what} build failed: {result.reason}")
+    return result, seconds
+
+
 def bench_build(work: Path, scratch: Path, line) -> dict:
     from ingest.runner import run_ingest
-    from nudgelab.pipeline import build, run_dbt
+    from nudgelab.pipeline import run_dbt
     from warehouse.settings import load_settings
 
     os.environ.setdefault("NUDGELAB_HASH_KEY", "bench-key")
@@ -57,19 +69,11 @@ def bench_build(work: Path, scratch: Path, line) -> dict:
     if code != 0:
         raise SystemExit("bench: dbt parse failed")
     os.sync()
-    start = time.perf_counter()
-    full = build(settings)
-    full_seconds = time.perf_counter() - start
-    if not full.success:
-        raise SystemExit(f"bench: full build failed: {full.reason}")
+    full, full_seconds = timed_build(settings, "full")
     line(f"full build (dbt build + audit + publish), {n_early:,} events", full_seconds, n_early)
     run_ingest(settings, [scratch / "late"])
     os.sync()
-    start = time.perf_counter()
-    incremental = build(settings)
-    inc_seconds = time.perf_counter() - start
-    if not incremental.success:
-        raise SystemExit(f"bench: incremental build failed: {incremental.reason}")
+    incremental, inc_seconds = timed_build(settings, "incremental")
     line(f"incremental build after {n_late:,} more events", inc_seconds, None,
          f"= {inc_seconds / full_seconds:.0%} of the full build")
     overhead = dbt_overhead(settings, line)

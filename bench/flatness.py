@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 
 def _one(users: int, days: int, increment: int, scratch: Path, line) -> dict:
-    from bench.build import split_last_share
+    from bench.build import split_last_share, timed_build
     from ingest.generator import generate
     from ingest.runner import run_ingest
-    from nudgelab.pipeline import build, run_dbt
+    from nudgelab.pipeline import run_dbt
     from warehouse.settings import load_settings
 
     work = scratch / f"flat-{users}"
@@ -32,16 +31,10 @@ def _one(users: int, days: int, increment: int, scratch: Path, line) -> dict:
     run_ingest(settings, [early], quiet=True)
     if run_dbt(settings, ["parse"])[0] != 0:
         raise SystemExit("bench: dbt parse failed")
-    first = build(settings)
-    if not first.success:
-        raise SystemExit(f"bench: full build failed: {first.reason}")
+    timed_build(settings, "full")
     run_ingest(settings, [late], quiet=True)
     os.sync()
-    start = time.perf_counter()
-    result = build(settings)
-    seconds = time.perf_counter() - start
-    if not result.success:
-        raise SystemExit(f"bench: incremental build failed: {result.reason}")
+    result, seconds = timed_build(settings, "incremental")
     publish = result.seconds.get("publish", 0.0)
     line(f"incremental build, {n_late:,} events onto {n_early:,}", seconds, None,
          f"dbt {result.seconds.get('dbt_build', 0.0):.1f} s; publish {publish:.2f} s")

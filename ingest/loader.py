@@ -18,6 +18,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -180,13 +181,13 @@ def _materialise_stage(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _typed_table(conn, spec: EventType, present: set[str], hash_tables: dict[str, str], tz: str | None,
-                 sends: str) -> str:
+                 landed: Callable[[EventType], str]) -> str:
     """Materialise the typed rows of one event type, with event ids, derived flags and reasons
-    (``sends``: the relation of sends landed by earlier batches)."""
+    (``landed``: the relation of a type's events landed by earlier batches)."""
     name = f"typed_{spec.name}"
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {typed_select_sql(spec, STAGE, present, hash_tables, tz)}")
     if spec.name in ("deliveries", "clicks"):
-        _join_receipts_to_sends(conn, name, sends)
+        _join_receipts_to_sends(conn, name, landed(EVENT_TYPES["sends"]))
     if spec.name == "clicks":  # a click must reach a message or a user; a provider id alone says neither
         conn.execute(
             f"""UPDATE {name} SET _reasons = 'the click names only the provider''s message id ' || provider_message_id
@@ -405,14 +406,13 @@ def ingest_batch(
         else:
             kinds = [r[0] for r in rows(conn, f"SELECT DISTINCT _type FROM {STAGE} WHERE _type IS NOT NULL")]
         files = {f.source_file: f for f in result.files}
+        landed = sink.history if sink is not None else (lambda spec: spec.table)  # earlier batches' events
         # sends first, so that receipts in the same batch can find their provider ids
         for kind in sorted((k for k in kinds if k in EVENT_TYPES), key=lambda k: (k != "sends", k)):
             spec = EVENT_TYPES[kind]
-            typed = _typed_table(conn, spec, present, hash_tables, timezone_name,
-                                 sink.history(EVENT_TYPES["sends"]) if sink else EVENT_TYPES["sends"].table)
-            history = sink.history(spec) if sink else spec.table
+            typed = _typed_table(conn, spec, present, hash_tables, timezone_name, landed)
             for file, counts in _land_type(conn, spec, typed, result.batch_id, single, len(paths) > 1, present,
-                                           key, history).items():
+                                           key, landed(spec)).items():
                 files[file].by_type[kind] = counts
         for kind in kinds:
             if kind in EVENT_TYPES:
